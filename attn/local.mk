@@ -1,0 +1,9 @@
+# attn/: CPU attention kernels (a libtool convenience library).
+noinst_LTLIBRARIES += attn/libattn.la
+attn_libattn_la_SOURCES = \
+	attn/attn.h \
+	attn/convert.c \
+	attn/merge.c \
+	attn/ref.c \
+	attn/rng.h
+attn_libattn_la_LIBADD = -lm
