@@ -5,9 +5,41 @@
 # Everything but the engine calls, so that tests link it alone.
 noinst_LTLIBRARIES += bench/libaccuracy.la
 bench_libaccuracy_la_SOURCES = \
+	bench/accuracy.h \
+	bench/accuracy_base.c \
+	bench/accuracy_metrics.c \
 	bench/trace.c \
 	bench/trace.h
 
 ACCURACY_LIBS = bench/libaccuracy.la tests/libtesthelp.la attn/libattn.la -lm
 
+# bench/accuracy calls the paged engine (attn/paged.h).  Until the engine is
+# in attn/libattn.la the program is not built by default: EXTRA_PROGRAMS,
+# built on request with `make bench/accuracy` once the engine has landed.
+EXTRA_PROGRAMS = bench/accuracy
+bench_accuracy_SOURCES = \
+	bench/accuracy.c \
+	bench/accuracy_hgca.c \
+	bench/accuracy_report.c
+bench_accuracy_CFLAGS = $(AM_CFLAGS) $(OPENMP_CFLAGS)
+bench_accuracy_LDFLAGS = $(AM_LDFLAGS) $(OPENMP_CFLAGS)
+bench_accuracy_LDADD = $(ACCURACY_LIBS)
+
 dist_man_MANS += man/hgca-trace.5
+
+ACCURACY_PLOTS = \
+	bench/plots/error_vs_bytes.gp \
+	bench/plots/needle_depth.gp \
+	bench/plots/delta.gp
+EXTRA_DIST += $(ACCURACY_PLOTS)
+
+# The full run, its CSV files and the plots (needs gnuplot):
+#   make accuracy-plots [ACCURACY_FLAGS=--quick] [ACCURACY_OUT=dir]
+ACCURACY_OUT = accuracy-out
+accuracy-plots: bench/accuracy$(EXEEXT)
+	$(MKDIR_P) $(ACCURACY_OUT)
+	bench/accuracy$(EXEEXT) $(ACCURACY_FLAGS) --csv $(ACCURACY_OUT) | tee $(ACCURACY_OUT)/accuracy.txt
+	for p in $(ACCURACY_PLOTS); do \
+	  gnuplot -e "dir='$(ACCURACY_OUT)'" $(top_srcdir)/$$p || exit 1; \
+	done
+.PHONY: accuracy-plots

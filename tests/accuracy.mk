@@ -1,5 +1,6 @@
 # tests/: the accuracy benchmark's trace format, baselines and metrics
 # (bench/accuracy.mk).
-check_PROGRAMS += tests/accuracy_trace
+check_PROGRAMS += tests/accuracy_trace tests/accuracy_base
 tests_accuracy_trace_LDADD = $(ACCURACY_LIBS)
-TESTS += tests/accuracy_trace
+tests_accuracy_base_LDADD = $(ACCURACY_LIBS)
+TESTS += tests/accuracy_trace tests/accuracy_base
