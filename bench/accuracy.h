@@ -68,7 +68,7 @@ struct acc_method {
 	double frac;		/* baselines: budget, fraction of context bytes;
 				 * hgca: cap on bytes read (0: none) */
 	struct attn_policy pol;	/* ACC_EXACT, ACC_HGCA */
-	char name[16], param[32];
+	char name[16], param[48];
 };
 
 /* What one method did for one query row. */

@@ -4,3 +4,7 @@ check_PROGRAMS += tests/accuracy_trace tests/accuracy_base
 tests_accuracy_trace_LDADD = $(ACCURACY_LIBS)
 tests_accuracy_base_LDADD = $(ACCURACY_LIBS)
 TESTS += tests/accuracy_trace tests/accuracy_base
+
+# End to end through bench/accuracy (needs the engine; joins TESTS with the
+# program, see bench/accuracy.mk).
+EXTRA_DIST += tests/accuracy_cli.sh
