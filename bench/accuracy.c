@@ -519,7 +519,7 @@ run_context(struct acc_run *run, struct shared *sh, int ci)
 
 	#pragma omp parallel for schedule(dynamic, 1)
 	for (int gi = 0; gi < run->ngroups; gi++) {
-		int e = err ? 0 : run_group(run, sh, ci, gi, &ev[gi]);
+		int e = ev ? run_group(run, sh, ci, gi, &ev[gi]) : -ENOMEM;
 		if (e) {
 			#pragma omp critical
 			err = err ? err : e;
