@@ -110,6 +110,21 @@ pages_visible(struct acc_pages *pg, const struct acc_step *st,
 	return (int)np;
 }
 
+/* One engine call for the rows [g0, g0 + nrows) of the step. */
+static int
+hgca_call(struct attn_engine *e, struct acc_pages *pg, int np,
+	  const struct acc_group *grp, const struct acc_step *st,
+	  const struct attn_policy *pol, int g0, int nrows, float *o, float *lse)
+{
+	struct attn_query q = {
+		.q = grp->q + ((size_t)st->t * grp->G + g0) * grp->d, .L = 1,
+		.G = nrows, .d = grp->d, .pos = grp->pos[st->t], .scale = grp->scale,
+	};
+
+	return attn_paged_partial(e, &q, pg->vis, np, pol, o + (size_t)g0 * grp->d,
+				  lse + g0, pg->stats + g0);
+}
+
 int
 acc_hgca_step(struct attn_engine *e, struct acc_pages *pg,
 	      const struct acc_group *grp, const struct acc_step *st,
@@ -117,22 +132,22 @@ acc_hgca_step(struct attn_engine *e, struct acc_pages *pg,
 	      struct acc_row *rows)
 {
 	struct attn_policy pol = m->pol;
-	struct attn_query q = {
-		.q = grp->q + (size_t)st->t * grp->G * grp->d, .L = 1, .G = grp->G,
-		.d = grp->d, .pos = grp->pos[st->t], .scale = grp->scale,
-	};
 	int64_t nfull;
-	int np = pages_visible(pg, st, &nfull), err;
+	int np = pages_visible(pg, st, &nfull), err = 0;
 	double meta = m->kind == ACC_HGCA ? (double)nfull * acc_summary_bytes(grp) : 0.0;
 
-	/* A cap on the total bytes: the engine's budget is K+V bytes, and the
-	 * summaries it ranks pages by are read in any case. */
 	if (m->frac > 0.0) {
+		/* A cap per query row, as every baseline has: one call per row
+		 * (the engine's budget is per call), budget = the cap less the
+		 * summaries, which are read in any case. */
 		double cap = m->frac * (double)st->nvis * acc_token_bytes(grp) - meta;
 		double page = (double)attn_page_bytes(&pg->lo) * 2.0;
 		pol.budget = (int64_t)(cap > page ? cap : page);
+		for (int g = 0; g < grp->G && !err; g++)
+			err = hgca_call(e, pg, np, grp, st, &pol, g, 1, o, lse);
+	} else {
+		err = hgca_call(e, pg, np, grp, st, &pol, 0, grp->G, o, lse);
 	}
-	err = attn_paged_partial(e, &q, pg->vis, np, &pol, o, lse, pg->stats);
 	if (err)
 		return err;
 	for (int g = 0; g < grp->G; g++) {

@@ -16,11 +16,12 @@ rec = "100 * column('recovery')"
 hlabel = "hgca"
 stats f using (@hgca ? (hlabel = "hgca " . strcol(2), 0) : 0) nooutput
 
-set title "Needle recovery by depth, at <= 10% bytes read"
+set title "Needle recovery by depth at <= 10% bytes read (top: needle events per bin)"
 set xlabel "needle depth (position / context length)"
 set ylabel "needle events recovered, %"
 set xrange [0:1]
-set yrange [-5:105]
+set yrange [-5:115]
+set ytics 0, 20, 100
 set grid lc rgb "#dddddd"
 set key outside right center box
 
@@ -29,4 +30,5 @@ plot \
   f using (cmp("quest") ? @mid : NaN):(@rec) with linespoints lw 1.5 pt 4 lc rgb "#2ca02c" title "quest 10%", \
   f using (cmp("h2o") ? @mid : NaN):(@rec) with linespoints lw 1.5 pt 6 lc rgb "#1f77b4" title "h2o 10%", \
   f using (cmp("sink_window") ? @mid : NaN):(@rec) with linespoints lw 1.5 pt 8 lc rgb "#9467bd" title "sink+window 10%", \
-  f using (cmp("uniform") ? @mid : NaN):(@rec) with linespoints lw 1.5 pt 12 lc rgb "#7f7f7f" title "uniform 10%"
+  f using (cmp("uniform") ? @mid : NaN):(@rec) with linespoints lw 1.5 pt 12 lc rgb "#7f7f7f" title "uniform 10%", \
+  f using (@hgca ? @mid : NaN):(110):(sprintf("%d", column("needles"))) with labels tc rgb "#555555" notitle
