@@ -11,6 +11,10 @@ bench_libaccuracy_la_SOURCES = \
 	bench/trace.c \
 	bench/trace.h
 
+# accuracy.h needs the engine's interface; until the engine's sources list it,
+# ship it from here.
+EXTRA_DIST += attn/paged.h
+
 ACCURACY_LIBS = bench/libaccuracy.la tests/libtesthelp.la attn/libattn.la -lm
 
 # bench/accuracy calls the paged engine (attn/paged.h).  Until the engine is
