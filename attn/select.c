@@ -33,6 +33,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -47,16 +48,21 @@
 #define SEL_NB 256		/* bins: 64 nats below the row maximum */
 #define SEL_DEEP 63.9		/* a key past the last bin has e^(s-M) <= e^-63.9 */
 #define SEL_UFLOW 87.3		/* the kernels' exp is 0 below -87.3 */
+#define SEL_RANGE 700.0		/* e^700 fits a double with room to sum */
 
 struct sel_ent {
 	double b;		/* page bound for this row */
 	int p;			/* page index */
 };
 
+/* Masses are kept relative to e^M, M the row's largest score so far: the
+ * scored mass T is then in [1, n], and the bound mass U of unscored pages is
+ * only computed once the top bound is within SEL_RANGE of M (before, those
+ * pages may outweigh everything scored by e^SEL_RANGE and must be visited). */
 struct sel_row {
-	double ref;		/* reference for U and T: the row's top bound */
-	double U;		/* bound mass of unscored pages, rel. to ref */
-	double T;		/* scored mass, rel. to ref (mass policy) */
+	double U;		/* bound mass of unscored pages (if uvalid) */
+	double Ufresh;		/* U when last computed afresh */
+	double T;		/* scored mass (mass policy) */
 	double E;		/* score rounding margin (max over scored pages) */
 	double stopb;		/* top unscored bound when it was satisfied */
 	double ks, ds;		/* kept, dropped sums rel. to M */
@@ -68,7 +74,7 @@ struct sel_row {
 	int64_t vis;		/* visible keys */
 	int64_t entries, uf, kbytes;
 	int hn, tn;		/* page heap size, topk heap size */
-	bool done;
+	bool done, uvalid;
 };
 
 struct sel {
@@ -216,7 +222,7 @@ sel_reserve(struct attn_engine *e, struct sel *s, int64_t want)
 	return 0;
 }
 
-/* Bounds of every visible summarised page, and each row's heap and U. */
+/* Bounds of every visible summarised page, and each row's page heap. */
 static void
 sel_bounds(struct attn_engine *e, struct sel *s)
 {
@@ -238,7 +244,6 @@ sel_bounds(struct attn_engine *e, struct sel *s)
 	for (int r = 0; r < R; r++) {
 		struct sel_row *rw = &s->rows[r];
 		struct sel_ent *h = row_heap(s, r);
-		double ref = -INFINITY, u = 0.0;
 
 		for (int p = 0; p < np; p++) {
 			const struct attn_page *pg = &e->pages[p];
@@ -249,12 +254,7 @@ sel_bounds(struct attn_engine *e, struct sel *s)
 				continue;
 			h[rw->hn].b = s->B[(size_t)r * np + p];
 			h[rw->hn++].p = p;
-			ref = fmax(ref, s->B[(size_t)r * np + p]);
 		}
-		rw->ref = rw->hn ? ref : 0.0;
-		for (int i = 0; i < rw->hn; i++)
-			u += eng_nvis(e, &e->pages[h[i].p], r / G) * exp(h[i].b - rw->ref);
-		rw->U = u;
 		for (int i = rw->hn / 2 - 1; i >= 0; i--)
 			heap_down(h, rw->hn, i);
 	}
@@ -287,6 +287,14 @@ sel_margins_nosum(struct attn_engine *e, struct sel *s, const struct attn_page *
 	e->kern->bound(e->qs, e->R, e->lo.d, kmin, kmax, s->rb, s->ra);
 }
 
+/* One unscored page's bound mass relative to e^M; never below the smallest
+ * normal double, so underflow cannot make a sum of them too small. */
+static inline double
+sel_term(int nv, double b, float M)
+{
+	return nv * fmax(exp(b - M), DBL_MIN);
+}
+
 /* Update row r's state after page p was scored into row scores @sc. */
 static void
 sel_row_scored(struct attn_engine *e, struct sel *s, int r, int p,
@@ -296,14 +304,23 @@ sel_row_scored(struct attn_engine *e, struct sel *s, int r, int p,
 	const struct attn_page *pg = &e->pages[p];
 
 	rw->E = fmax(rw->E, eng_margin(e->lo.d, a));
-	if (pm > rw->M)
+	if (pm > rw->M) {		/* rescale to the new maximum: shrinks */
+		/* In double: a float difference would be off by an ulp of
+		 * the scores, a relative error far above U's margin. */
+		double f = rw->M == -INFINITY ? 0.0 : exp((double)rw->M - pm);
+
+		rw->T *= f;
+		rw->U *= f;
+		rw->Ufresh *= f;
 		rw->M = pm;
+	}
 	if (s->kind == ATTN_POLICY_MASS)
-		rw->T += e->kern->expsum(sc, s->tmp, nt, pm) * exp(pm - rw->ref);
+		rw->T += e->kern->expsum(sc, s->tmp, nt, pm) * exp((double)pm - rw->M);
 	else if (s->kind == ATTN_POLICY_TOPK)
 		sel_topk_add(s, rw, r, sc, nv);
-	if (pg->kmin)
-		rw->U -= nv * exp(s->B[(size_t)r * s->np + p] - rw->ref);
+	if (pg->kmin && rw->uvalid)
+		rw->U -= sel_term(nv, s->B[(size_t)r * s->np + p], rw->M);
+
 }
 
 static void
@@ -353,17 +370,18 @@ sel_top(struct sel *s, int r)
 	return rw->hn > 0 ? h[0].p : -1;
 }
 
-/* U recomputed from the unscored pages (the running U only subtracts). */
+/* U computed afresh from the row's unscored pages (the running U only
+ * subtracts, and drifts). */
 static double
-sel_tail(struct attn_engine *e, struct sel *s, int r, double ref)
+sel_tail(struct attn_engine *e, struct sel *s, int r)
 {
 	struct sel_ent *h = row_heap(s, r);
 	double u = 0.0;
 
 	for (int i = 0; i < s->rows[r].hn; i++)
 		if (s->slot_of[h[i].p] < 0)
-			u += eng_nvis(e, &e->pages[h[i].p], r / e->q->G) *
-			     exp(h[i].b - ref);
+			u += sel_term(eng_nvis(e, &e->pages[h[i].p], r / e->q->G),
+				      h[i].b, s->rows[r].M);
 	return u;
 }
 
@@ -387,9 +405,17 @@ sel_satisfied(struct attn_engine *e, struct sel *s, int r, int top)
 		return rw->tn == rw->want && rw->want > 0 &&
 		       row_heap(s, r)[0].b < s->topk[(size_t)r * s->topk_max];
 	case ATTN_POLICY_MASS:
+		if (rw->M == -INFINITY || row_heap(s, r)[0].b - rw->M > SEL_RANGE)
+			return false;
+		/* Subtracting scored pages cancels: afresh when U has lost 8
+		 * digits, and to confirm. */
+		if (!rw->uvalid || rw->U < 1e-8 * rw->Ufresh) {
+			rw->U = rw->Ufresh = sel_tail(e, s, r);
+			rw->uvalid = true;
+		}
 		if (!sel_mass_ok(s, rw, rw->U))
 			return false;
-		rw->U = sel_tail(e, s, r, rw->ref);	/* confirm without drift */
+		rw->U = rw->Ufresh = sel_tail(e, s, r);
 		return sel_mass_ok(s, rw, rw->U);
 	default:
 		return false;
@@ -488,7 +514,7 @@ sel_unscored(struct attn_engine *e, struct sel *s, int r)
 			continue;
 		if (!pg->kmin)
 			return INFINITY;
-		u += nv * exp(s->B[(size_t)r * s->np + p] - rw->M);
+		u += sel_term(nv, s->B[(size_t)r * s->np + p], rw->M);
 	}
 	/* exp and the sum in double: relative error < (np + 8) 2^-52. */
 	return u * (1.0 + (s->np + 8) * 0x1p-52);

@@ -138,11 +138,16 @@ double
 tp_partial64(const double *s, const float *v, int64_t nvis, int d,
 	     const bool *keep, double *o, double *dropped)
 {
-	double m = -INFINITY, z = 0.0, zd = 0.0;
+	double m = -INFINITY, mk = -INFINITY, z = 0.0, zk = 0.0, zd = 0.0;
 
 	memset(o, 0, (size_t)d * sizeof(double));
-	for (int64_t j = 0; j < nvis; j++)
+	for (int64_t j = 0; j < nvis; j++) {
 		m = fmax(m, s[j]);
+		if (!keep || keep[j])
+			mk = fmax(mk, s[j]);
+	}
+	/* The dropped fraction relative to the overall maximum, the kept
+	 * partial relative to its own (kept keys may lie far below). */
 	for (int64_t j = 0; j < nvis; j++) {
 		double p = exp(s[j] - m);
 
@@ -150,15 +155,17 @@ tp_partial64(const double *s, const float *v, int64_t nvis, int d,
 			zd += p;
 			continue;
 		}
+		zk += p;
+		p = exp(s[j] - mk);
 		z += p;
 		for (int c = 0; c < d; c++)
 			o[c] += p * v[j * d + c];
 	}
 	if (dropped)
-		*dropped = nvis > 0 ? zd / (z + zd) : 0.0;
+		*dropped = nvis > 0 ? zd / (zk + zd) : 0.0;
 	if (z == 0.0)
 		return -INFINITY;
 	for (int c = 0; c < d; c++)
 		o[c] /= z;
-	return m + log(z);
+	return mk + log(z);
 }
