@@ -30,6 +30,8 @@
 #include "attn/kern_pvt.h"
 
 #define KB_ROWS 4		/* query rows per register block */
+#define KB_MAXV 8		/* vectors per register block */
+#define KB_PF_LOCALITY 2	/* prefetch into L2 (T1): measured best */
 #define KB_UNROLL _Pragma("GCC unroll 8")
 #define KB_INLINE static inline __attribute__((always_inline))
 
@@ -48,28 +50,36 @@ kb_load(const enum attn_dtype dt, const void *base, size_t i)
 }
 
 /*
- * nv (1 or 2) vectors from element @i.  Two bf16 vectors come from one load
- * widened by unpacking (no shifts, which would compete with the FMAs for
- * ports), in the ISA's "pair order"; kb_natural puts results computed on
- * them back into element order.  Other cases are in element order already.
+ * nv vectors from element @i.  Two bf16 vectors come from one load widened
+ * by unpacking (no shifts, which would compete with the FMAs for ports), in
+ * the ISA's "pair order"; kb_natural puts results computed on them back into
+ * element order.  Other cases are in element order already.
  */
 KB_INLINE void
-kb_load2(const enum attn_dtype dt, const int nv, const void *base, size_t i,
-	 vf *v0, vf *v1)
+kb_loadn(const enum attn_dtype dt, const int nv, const void *base, size_t i,
+	 vf *v)
 {
-	if (dt == ATTN_BF16 && nv > 1) {
-		V_LOAD_BF16X2((const uint16_t *)base + i, *v0, *v1);
-		return;
+	KB_UNROLL
+	for (int j = 0; j + 1 < nv; j += 2) {
+		if (dt == ATTN_BF16) {
+			V_LOAD_BF16X2((const uint16_t *)base + i + (size_t)j * KERN_VW,
+				      v[j], v[j + 1]);
+		} else {
+			v[j] = kb_load(dt, base, i + (size_t)j * KERN_VW);
+			v[j + 1] = kb_load(dt, base, i + (size_t)(j + 1) * KERN_VW);
+		}
 	}
-	*v0 = kb_load(dt, base, i);
-	*v1 = nv > 1 ? kb_load(dt, base, i + KERN_VW) : V_ZERO();
+	if (nv & 1)
+		v[nv - 1] = kb_load(dt, base, i + (size_t)(nv - 1) * KERN_VW);
 }
 
 KB_INLINE void
-kb_natural(const enum attn_dtype dt, const int nv, vf *a, vf *b)
+kb_natural(const enum attn_dtype dt, const int nv, vf *a)
 {
-	if (dt == ATTN_BF16 && nv > 1)
-		V_PAIR_NATURAL(*a, *b);
+	KB_UNROLL
+	for (int j = 0; j + 1 < nv; j += 2)
+		if (dt == ATTN_BF16)
+			V_PAIR_NATURAL(a[j], a[j + 1]);
 }
 
 /* One element, for the dimension tail of the V pass. */
@@ -120,120 +130,119 @@ kb_score_blk(const enum attn_dtype dt, const int nr, const int nv,
 	     int lds, const char **pf, const char *pfe)
 {
 	const char *pc = *pf;
-
-	vf acc[KB_ROWS][2];
+	vf acc[KB_ROWS][KB_MAXV], kv[KB_MAXV];
 
 	KB_UNROLL
-	for (int r = 0; r < KB_ROWS; r++) {
-		acc[r][0] = V_ZERO();
-		acc[r][1] = V_ZERO();
-	}
+	for (int r = 0; r < nr; r++)
+		KB_UNROLL
+		for (int j = 0; j < nv; j++)
+			acc[r][j] = V_ZERO();
 	for (int c = 0; c < d; c++) {
-		vf k0, k1;
-
 		if (pc < pfe) {		/* spread the next page's prefetch */
-			__builtin_prefetch(pc, 0, 3);
+			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);
 			pc += 64;
 		}
-		kb_load2(dt, nv, k, (size_t)c * P + t0, &k0, &k1);
+		kb_loadn(dt, nv, k, (size_t)c * P + t0, kv);
 		KB_UNROLL
-		for (int r = 0; r < KB_ROWS; r++) {
-			if (r < nr) {
-				vf qb = V_SET1(qs[(size_t)r * d + c]);
+		for (int r = 0; r < nr; r++) {
+			vf qb = V_SET1(qs[(size_t)r * d + c]);
 
-				acc[r][0] = V_FMA(qb, k0, acc[r][0]);
-				if (nv > 1)
-					acc[r][1] = V_FMA(qb, k1, acc[r][1]);
-			}
+			KB_UNROLL
+			for (int j = 0; j < nv; j++)
+				acc[r][j] = V_FMA(qb, kv[j], acc[r][j]);
 		}
 	}
 	KB_UNROLL
-	for (int r = 0; r < KB_ROWS; r++) {
-		if (r < nr) {
-			kb_natural(dt, nv, &acc[r][0], &acc[r][1]);
-			V_STORE(s + (size_t)r * lds + t0, acc[r][0]);
-			if (nv > 1)
-				V_STORE(s + (size_t)r * lds + t0 + KERN_VW, acc[r][1]);
-		}
+	for (int r = 0; r < nr; r++) {
+		kb_natural(dt, nv, acc[r]);
+		KB_UNROLL
+		for (int j = 0; j < nv; j++)
+			V_STORE(s + (size_t)r * lds + t0 + j * KERN_VW, acc[r][j]);
 	}
 	*pf = pc;
 }
 
-/* o[r][c0 ..] += sum_j w[r][j] V[idx[j]][c0 ..] for nr rows, nv vectors. */
+/* o[r][c0 ..] += sum_j w[r][j] V[tok_j][c0 ..] for nr rows and nv vectors of
+ * dimensions; tok_j = j when @dense (the streaming path), else idx[j]. */
 KB_INLINE void
 kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
-	    const float *w, int ldw, const void *v, int d, int c0,
-	    const uint8_t *idx, int nt, float *o, const char **pf,
+	    const int dense, const float *w, int ldw, const void *v, int d,
+	    int c0, const uint8_t *idx, int nt, float *o, const char **pf,
 	    const char *pfe)
 {
 	const char *pc = *pf;
-
-	vf acc[KB_ROWS][2];
+	vf acc[KB_ROWS][KB_MAXV], vv[KB_MAXV];
 
 	KB_UNROLL
-	for (int r = 0; r < KB_ROWS; r++) {
-		acc[r][0] = V_ZERO();
-		acc[r][1] = V_ZERO();
-	}
-	for (int j = 0; j < nt; j++) {
-		vf v0, v1;
-
+	for (int r = 0; r < nr; r++)
+		KB_UNROLL
+		for (int j = 0; j < nv; j++)
+			acc[r][j] = V_ZERO();
+	for (int t = 0; t < nt; t++) {
 		if (pc < pfe) {
-			__builtin_prefetch(pc, 0, 3);
+			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);
 			pc += 64;
 		}
-		kb_load2(dt, nv, v, (size_t)idx[j] * d + c0, &v0, &v1);
+		kb_loadn(dt, nv, v, (size_t)(dense ? t : idx[t]) * d + c0, vv);
 		KB_UNROLL
-		for (int r = 0; r < KB_ROWS; r++) {
-			if (r < nr) {
-				vf wb = V_SET1(w[(size_t)r * ldw + j]);
+		for (int r = 0; r < nr; r++) {
+			vf wb = V_SET1(w[(size_t)r * ldw + t]);
 
-				acc[r][0] = V_FMA(wb, v0, acc[r][0]);
-				if (nv > 1)
-					acc[r][1] = V_FMA(wb, v1, acc[r][1]);
-			}
+			KB_UNROLL
+			for (int j = 0; j < nv; j++)
+				acc[r][j] = V_FMA(wb, vv[j], acc[r][j]);
 		}
 	}
 	KB_UNROLL
-	for (int r = 0; r < KB_ROWS; r++) {
-		if (r < nr) {
-			float *or_ = o + (size_t)r * d + c0;
+	for (int r = 0; r < nr; r++) {
+		float *or_ = o + (size_t)r * d + c0;
 
-			kb_natural(dt, nv, &acc[r][0], &acc[r][1]);
-			V_STORE(or_, V_ADD(V_LOAD(or_), acc[r][0]));
-			if (nv > 1)
-				V_STORE(or_ + KERN_VW,
-					V_ADD(V_LOAD(or_ + KERN_VW), acc[r][1]));
-		}
+		kb_natural(dt, nv, acc[r]);
+		KB_UNROLL
+		for (int j = 0; j < nv; j++)
+			V_STORE(or_ + j * KERN_VW, V_ADD(V_LOAD(or_ + j * KERN_VW), acc[r][j]));
 	}
 	*pf = pc;
 }
 
-/* Expand a call of blk(dt, nr, nv, ...) for run-time dt and nr, compile-time
- * nv, so each combination is its own fully unrolled loop nest. */
-#define KB_DISPATCH_NR(blk, dt, nr, nv, ...)				\
+/*
+ * Register blocks: nr rows by nv vectors, at most 8 accumulators (16 vector
+ * registers on AVX2 must also hold the loads and a broadcast; 8 independent
+ * chains cover the FMA latency).  Fewer rows take more vectors, so one query
+ * row (G = 1) still keeps 8 chains in flight.
+ */
+static inline int
+kb_nv(int nr, int left)
+{
+	int most = nr == 1 ? 8 : nr == 2 ? 4 : 2;
+
+	return left >= most ? most : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+}
+
+/* Call blk(dt, nr, nv, ...) with compile-time dt, nr and nv, so each shape
+ * is its own fully unrolled loop nest. */
+#define KB_DT(blk, nr, nv, ...)						\
 	do {								\
-		switch (nr) {						\
-		case 1: blk(dt, 1, nv, __VA_ARGS__); break;		\
-		case 2: blk(dt, 2, nv, __VA_ARGS__); break;		\
-		case 3: blk(dt, 3, nv, __VA_ARGS__); break;		\
-		default: blk(dt, 4, nv, __VA_ARGS__); break;		\
+		switch (dt) {						\
+		case ATTN_BF16: blk(ATTN_BF16, nr, nv, __VA_ARGS__); break; \
+		case ATTN_F16: blk(ATTN_F16, nr, nv, __VA_ARGS__); break; \
+		default: blk(ATTN_F32, nr, nv, __VA_ARGS__); break;	\
 		}							\
 	} while (0)
-#define KB_DISPATCH(blk, dt, nr, nv, ...)				\
+#define KB_SHAPES(blk, ...)						\
 	do {								\
-		if (nv > 1) {						\
-			switch (dt) {					\
-			case ATTN_BF16: KB_DISPATCH_NR(blk, ATTN_BF16, nr, 2, __VA_ARGS__); break; \
-			case ATTN_F16: KB_DISPATCH_NR(blk, ATTN_F16, nr, 2, __VA_ARGS__); break; \
-			default: KB_DISPATCH_NR(blk, ATTN_F32, nr, 2, __VA_ARGS__); break; \
-			}						\
-		} else {						\
-			switch (dt) {					\
-			case ATTN_BF16: KB_DISPATCH_NR(blk, ATTN_BF16, nr, 1, __VA_ARGS__); break; \
-			case ATTN_F16: KB_DISPATCH_NR(blk, ATTN_F16, nr, 1, __VA_ARGS__); break; \
-			default: KB_DISPATCH_NR(blk, ATTN_F32, nr, 1, __VA_ARGS__); break; \
-			}						\
+		switch (nr * 16 + nv) {					\
+		case 0x18: KB_DT(blk, 1, 8, __VA_ARGS__); break;	\
+		case 0x14: KB_DT(blk, 1, 4, __VA_ARGS__); break;	\
+		case 0x12: KB_DT(blk, 1, 2, __VA_ARGS__); break;	\
+		case 0x11: KB_DT(blk, 1, 1, __VA_ARGS__); break;	\
+		case 0x24: KB_DT(blk, 2, 4, __VA_ARGS__); break;	\
+		case 0x22: KB_DT(blk, 2, 2, __VA_ARGS__); break;	\
+		case 0x21: KB_DT(blk, 2, 1, __VA_ARGS__); break;	\
+		case 0x32: KB_DT(blk, 3, 2, __VA_ARGS__); break;	\
+		case 0x31: KB_DT(blk, 3, 1, __VA_ARGS__); break;	\
+		case 0x42: KB_DT(blk, 4, 2, __VA_ARGS__); break;	\
+		default: KB_DT(blk, 4, 1, __VA_ARGS__); break;		\
 		}							\
 	} while (0)
 
@@ -248,14 +257,15 @@ kb_score(enum attn_dtype dt, const float *qs, int R, int d, const void *k,
 		const float *q = qs + (size_t)r0 * d;
 		float *sr = s + (size_t)r0 * lds;
 
-		for (int t0 = 0; t0 < nt; t0 += 2 * KERN_VW) {
-			int nv = nt - t0 >= 2 * KERN_VW ? 2 : 1;
-
-			KB_DISPATCH(kb_score_blk, dt, nr, nv, q, d, k, P, t0, sr, lds,
-				    &pc, pfe);
+		for (int t0 = 0, nv; t0 < nt; t0 += nv * KERN_VW) {
+			nv = kb_nv(nr, (nt - t0) / KERN_VW);
+			KB_SHAPES(kb_score_blk, q, d, k, P, t0, sr, lds, &pc, pfe);
 		}
 	}
 }
+
+#define kb_vacc_dense(dt, nr, nv, ...) kb_vacc_blk(dt, nr, nv, 1, __VA_ARGS__)
+#define kb_vacc_list(dt, nr, nv, ...) kb_vacc_blk(dt, nr, nv, 0, __VA_ARGS__)
 
 /* Dimensions past the last whole vector (d not a multiple of KERN_VW). */
 static void
@@ -281,19 +291,24 @@ kb_vacc(enum attn_dtype dt, const float *w, int R, int ldw, const void *v,
 	const char *pc = pf, *pfe = pf ? pc + pfbytes : NULL;
 
 	int dv = d - d % KERN_VW;	/* dimensions in whole vectors */
+	int dense;
 
 	if (nt <= 0)
 		return;
+	dense = idx[nt - 1] == nt - 1;	/* strictly increasing: 0..nt-1 */
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS) {
 		int nr = R - r0 < KB_ROWS ? R - r0 : KB_ROWS;
 		const float *wr = w + (size_t)r0 * ldw;
 		float *or_ = o + (size_t)r0 * d;
 
-		for (int c0 = 0; c0 < dv; c0 += 2 * KERN_VW) {
-			int nv = dv - c0 >= 2 * KERN_VW ? 2 : 1;
-
-			KB_DISPATCH(kb_vacc_blk, dt, nr, nv, wr, ldw, v, d, c0,
-				    idx, nt, or_, &pc, pfe);
+		for (int c0 = 0, nv; c0 < dv; c0 += nv * KERN_VW) {
+			nv = kb_nv(nr, (dv - c0) / KERN_VW);
+			if (dense)
+				KB_SHAPES(kb_vacc_dense, wr, ldw, v, d, c0, idx, nt,
+					  or_, &pc, pfe);
+			else
+				KB_SHAPES(kb_vacc_list, wr, ldw, v, d, c0, idx, nt,
+					  or_, &pc, pfe);
 		}
 	}
 	if (dv < d)

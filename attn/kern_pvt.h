@@ -44,8 +44,8 @@ struct attn_kern {
 	float (*maxv)(const float *x, int n);
 	/*
 	 * o[r * d + c] += sum_{j < nt} w[r * ldw + j] * V[tok_j * d + c] for
-	 * r < R, c < d, where tok_j = idx[j].  Only the nt listed V rows are
-	 * read.  Prefetches like score.
+	 * r < R, c < d, where tok_j = idx[j], strictly increasing.  Only the
+	 * nt listed V rows are read.  Prefetches like score.
 	 */
 	void (*vacc)(enum attn_dtype dt, const float *w, int R, int ldw,
 		     const void *v, int d, const uint8_t *idx, int nt, float *o,

@@ -184,6 +184,7 @@ stream_partial(struct attn_engine *e, float *o, float *lse,
 	int64_t kb = (int64_t)e->lo.d * (int64_t)e->es;
 	int err, p, next;
 	int pf = !getenv("HGCA_NOPF");
+	int pfd = getenv("HGCA_PFD") ? atoi(getenv("HGCA_PFD")) : 1;
 
 	err = acc_begin(&e->acc, &e->s_acc, e->R, e->lo.d, NULL);
 	if (err)
@@ -193,11 +194,16 @@ stream_partial(struct attn_engine *e, float *o, float *lse,
 		int nv = eng_nvis(e, pg, e->q->L - 1);
 
 		next = stream_next(e, p);
+		{
+			int pfp = next;
+			for (int k = 1; k < pfd && pfp >= 0; k++)
+				pfp = stream_next(e, pfp);
 		stream_weights(e, pg, eng_round_tok(nv),
-			       next >= 0 && pf ? e->pages[next].k : NULL);
+			       pfp >= 0 && pf ? e->pages[pfp].k : NULL);
 		e->kern->vacc(e->lo.dt, e->sbuf, e->R, e->lo.P, pg->v, e->lo.d,
 			      eng_ident, nv, acc_cur_o(&e->acc),
-			      next >= 0 && pf ? e->pages[next].v : NULL, page_bytes);
+			      pfp >= 0 && pf ? e->pages[pfp].v : NULL, page_bytes);
+		}
 		acc_page_done(&e->acc);
 		e->last.pages++;
 		e->last.pages_scored++;
