@@ -16,7 +16,9 @@ attn_libattn_la_SOURCES = \
 	attn/policy.c \
 	attn/ref.c \
 	attn/rng.h \
-	attn/select.c
+	attn/select.c \
+	attn/workload.c \
+	attn/workload.h
 attn_libattn_la_LIBADD = attn/libattn_avx2.la attn/libattn_avx512.la -lm
 
 # One convenience library per instruction-set path, each compiled with its
