@@ -277,40 +277,36 @@ score_row(struct attn_engine *e, const struct attn_query *q, int i, int g,
 	return cnt;
 }
 
-static const double *sort_keys;
+struct scored {
+	double s;
+	int64_t idx;
+};
 
 static int
 by_score_desc(const void *a, const void *b)
 {
-	double x = sort_keys[*(const int64_t *)a], y = sort_keys[*(const int64_t *)b];
+	double x = ((const struct scored *)a)->s, y = ((const struct scored *)b)->s;
 
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
 /* Order entries by decreasing score (scores travel with their entry). */
-static void
+static int
 sort_row(struct attn_engine *e, int64_t n)
 {
-	double *s = malloc((size_t)n * sizeof(double));
-	int64_t *ord = malloc((size_t)n * sizeof(int64_t));
-	int64_t *idx = malloc((size_t)n * sizeof(int64_t));
+	struct scored *p = malloc((size_t)n * sizeof(*p));
 
-	if (!s || !ord || !idx)
-		goto out;	/* unsorted: keeps a superset, still correct */
+	if (!p)
+		return -ENOMEM;
 	for (int64_t j = 0; j < n; j++)
-		ord[j] = j;
-	sort_keys = e->s;	/* single-threaded stand-in: a global is fine */
-	qsort(ord, (size_t)n, sizeof(int64_t), by_score_desc);
+		p[j] = (struct scored){ e->s[j], e->idx[j] };
+	qsort(p, (size_t)n, sizeof(*p), by_score_desc);
 	for (int64_t j = 0; j < n; j++) {
-		s[j] = e->s[ord[j]];
-		idx[j] = e->idx[ord[j]];
+		e->s[j] = p[j].s;
+		e->idx[j] = p[j].idx;
 	}
-	memcpy(e->s, s, (size_t)n * sizeof(double));
-	memcpy(e->idx, idx, (size_t)n * sizeof(int64_t));
-out:
-	free(s);
-	free(ord);
-	free(idx);
+	free(p);
+	return 0;
 }
 
 /* Entries kept (a prefix after sorting) and the certified dropped fraction. */
@@ -322,9 +318,8 @@ select_row(struct attn_engine *e, const struct attn_policy *pol, int64_t n,
 	int64_t k = n;
 
 	*delta = 0.0;
-	if (pol->kind == ATTN_POLICY_FULL || n == 0)
-		return n;
-	sort_row(e, n);
+	if (pol->kind == ATTN_POLICY_FULL || n == 0 || sort_row(e, n))
+		return n;	/* all kept (also when sorting had no memory) */
 	for (int64_t j = 0; j < n; j++)
 		total += exp(e->s[j] - m);
 	if (pol->kind == ATTN_POLICY_TOPK) {
