@@ -5,5 +5,7 @@ attn_libattn_la_SOURCES = \
 	attn/convert.c \
 	attn/merge.c \
 	attn/ref.c \
-	attn/rng.h
+	attn/rng.h \
+	attn/workload.c \
+	attn/workload.h
 attn_libattn_la_LIBADD = -lm

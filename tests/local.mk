@@ -5,9 +5,10 @@ tests_libtesthelp_la_LIBADD = attn/libattn.la
 
 TEST_LIBS = tests/libtesthelp.la attn/libattn.la -lm
 
-check_PROGRAMS += tests/attn_convert tests/attn_ref tests/attn_merge
+check_PROGRAMS += tests/attn_convert tests/attn_ref tests/attn_merge tests/attn_workload
 tests_attn_convert_LDADD = $(TEST_LIBS)
 tests_attn_ref_LDADD = $(TEST_LIBS)
 tests_attn_merge_LDADD = $(TEST_LIBS)
-TESTS += tests/attn_convert tests/attn_ref tests/attn_merge
+tests_attn_workload_LDADD = $(TEST_LIBS)
+TESTS += tests/attn_convert tests/attn_ref tests/attn_merge tests/attn_workload
 include tests/service.mk
