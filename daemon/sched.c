@@ -66,6 +66,16 @@ signal_idle(struct sched *s)
 		pthread_cond_broadcast(&s->idle);
 }
 
+/* A task (or a cancellation) has finished its callbacks. */
+static void
+finished(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->running--;
+	signal_idle(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
 void
 sched_submit(struct sched *s, struct sched_queue *q, struct sched_job *j)
 {
@@ -163,10 +173,12 @@ sched_done(struct sched *s, struct sched_job *j, int t, uint64_t bytes,
 	q->st.bytes += (int64_t)bytes;
 	q->st.tasks++;
 	q->running--;
-	s->running--;
-	signal_idle(s);
 	pthread_mutex_unlock(&s->lock);
+	/* The task counts as running until its finish (which may complete
+	 * the request and free the client, q with it) has returned, so that
+	 * sched_wait_idle also waits for done callbacks and frees. */
 	j->ops->finish(j, t, 1, status);
+	finished(s);
 }
 
 void
@@ -185,12 +197,13 @@ sched_cancel(struct sched *s, struct sched_queue *q)
 	q->head = q->tail = NULL;
 	if (q->active)
 		active_remove(s, q);
-	signal_idle(s);
+	s->running++;		/* the callbacks below, for sched_wait_idle */
 	pthread_mutex_unlock(&s->lock);
 	for (j = list; j; j = next) {
 		next = j->link;		/* finish may free j */
 		j->ops->finish(j, -1, j->dropped, -ECANCELED);
 	}
+	finished(s);
 }
 
 void

@@ -74,7 +74,8 @@ struct sched {
 	double vmin;		/* lowest virtual time seen of a busy queue */
 	uint64_t started;	/* estimated bytes of all tasks started */
 	uint64_t order;		/* jobs queued so far */
-	int queued, running;	/* tasks */
+	int queued;		/* tasks not started */
+	int running;		/* tasks started whose finish has not returned */
 	bool paused, stop;
 };
 

@@ -76,6 +76,13 @@ struct svc_client {
 	struct svc_client *next, **pprev;	/* svc.clients, svc.lock */
 };
 
+/*
+ * An attend.  Task t is chunk c of KV head h of sequence b, numbered
+ * t = first[b] + h * nch[b] + c; chunks 0 .. nch[b] - 2 cover the sparse
+ * pages cp at a time, the last one is the dense window (host mode).  Each
+ * task writes its own partial parts[t]; the last task of a (b, h) merges
+ * them and writes the output rows.
+ */
 struct svc_req {
 	struct sched_job job;		/* first: the scheduler's handle */
 	struct svc_client *cl;
@@ -84,11 +91,18 @@ struct svc_req {
 	struct attn_policy pol;
 	svc_done_fn done;
 	void *cookie;
-	struct svc_seq **seq;		/* [B] */
-	int64_t *len, *pos;		/* [B] */
+	int64_t cp;			/* pages per sparse chunk */
+	/* [B] each: */
+	struct svc_seq **seq;
+	int64_t *len, *pos;
+	int64_t *sparse;		/* sparse pages the queries can see */
+	int *nch, *first;
+	/* [ntasks] / [B * hkv], allocated by req_plan: */
+	uint64_t *cost;
+	struct wk_part *parts;
+	atomic_int *left;		/* tasks not finished per (b, h) */
 	atomic_int remaining;		/* tasks not finished */
 	atomic_int status;		/* first error, 0 while none */
-	uint64_t cost[];		/* [B * hkv] */
 };
 
 /* ---- configuration -------------------------------------------------- */
@@ -99,6 +113,7 @@ svc_config_defaults(struct svc_config *c)
 	memset(c, 0, sizeof(*c));
 	c->mem_bytes = (int64_t)1 << 30;
 	c->page = ATTN_PAGE_DEFAULT;
+	c->chunk_pages = 256;
 	strcpy(c->policy, "full");
 	c->quota.kv_bytes = (int64_t)1 << 30;
 	c->quota.seqs = 1024;
@@ -135,6 +150,7 @@ svc_config_check(const struct svc_config *c)
 
 	if (c->workers < 0 || c->workers > 1024 || c->nodes < 0 ||
 	    c->nodes > 1024 || c->mem_bytes < (int64_t)KV_SLAB_BYTES * nodes ||
+	    c->chunk_pages < 1 ||
 	    attn_layout_check(&lo) || !memchr(c->policy, 0, sizeof(c->policy)) ||
 	    attn_policy_parse(c->policy, &p) || !quota_ok(&c->quota))
 		return -EINVAL;
@@ -187,6 +203,7 @@ svc_reload(struct svc *s, const struct svc_config *c, unsigned *fixed)
 	s->cfg.uid_quotas = uq;
 	s->cfg.n_uid_quotas = c->n_uid_quotas;
 	s->cfg.quota = c->quota;
+	s->cfg.chunk_pages = c->chunk_pages;
 	memcpy(s->cfg.policy, c->policy, sizeof(c->policy));
 	s->policy = p;
 	f |= c->workers != s->cfg.workers ? SVC_CFG_WORKERS : 0;
@@ -657,6 +674,8 @@ out:
 
 /* ---- attention requests --------------------------------------------- */
 
+#define PARTS_MAX ((size_t)64 << 20)	/* bytes of partials per request */
+
 static int req_run(struct sched_job *j, int t, void *wctx, uint64_t *bytes);
 static void req_finish(struct sched_job *j, int t, int n, int status);
 
@@ -678,56 +697,156 @@ attend_check(const struct svc_attend *a)
 }
 
 static struct svc_req *
-req_alloc(int B, int hkv)
+req_alloc(int B)
 {
-	size_t ntasks = (size_t)B * hkv;
-	size_t head = sizeof(struct svc_req) + ntasks * sizeof(uint64_t);
-	struct svc_req *r = calloc(1, head + (size_t)B * (sizeof(struct svc_seq *) +
-							  2 * sizeof(int64_t)));
+	size_t per = sizeof(struct svc_seq *) + 3 * sizeof(int64_t) + 2 * sizeof(int);
+	struct svc_req *r = calloc(1, sizeof(*r) + (size_t)B * per);
 
 	if (!r)
 		return NULL;
-	r->seq = (struct svc_seq **)((char *)r + head);
+	r->seq = (struct svc_seq **)(r + 1);
 	r->len = (int64_t *)(r->seq + B);
 	r->pos = r->len + B;
-	r->job.ntasks = (int)ntasks;
-	r->job.cost = r->cost;
+	r->sparse = r->pos + B;
+	r->nch = (int *)(r->sparse + B);
+	r->first = r->nch + B;
 	r->job.ops = &req_ops;
 	return r;
 }
 
-/* Estimated bytes of one task of sequence b: every K and V page it can see. */
-static uint64_t
-task_cost(const struct svc_model *m, int64_t len, int64_t pos, int L)
+static void
+req_free(struct svc_req *r)
 {
-	int64_t n = pos + L < len ? pos + L : len;
-	int64_t pages = (n + m->lo.P - 1) / m->lo.P;
-
-	return (uint64_t)pages * model_kv_page_bytes(m) + TASK_OVERHEAD;
+	if (!r)
+		return;
+	free(r->cost);
+	free(r->parts);
+	free(r->left);
+	free(r);
 }
 
 /* Resolves the request's sequences and positions; under cl.lock. */
 static int
 req_bind(struct svc_client *cl, struct svc_req *r, const struct svc_attend *a)
 {
-	const struct svc_model *m = r->m;
-
 	for (int b = 0; b < a->B; b++) {
 		struct svc_seq *seq = idtab_get(&cl->seqs, a->seqs[b]);
+		struct wk_task t = { .m = r->m, .L = a->L };
 
 		if (!seq)
 			return -ENOENT;
-		if (seq->m != m)
+		if (seq->m != r->m)
 			return -EINVAL;
 		r->seq[b] = seq;
 		r->len[b] = seq->kv.len[a->layer];
 		r->pos[b] = a->pos ? a->pos[b] : r->len[b] - a->L;
 		if (r->pos[b] < 0 || r->pos[b] > r->len[b] - a->L)
 			return -ERANGE;
-		for (int h = 0; h < m->hkv; h++)
-			r->cost[b * m->hkv + h] = task_cost(m, r->len[b], r->pos[b], a->L);
+		t.len = r->len[b];
+		t.pos = r->pos[b];
+		r->sparse[b] = kv_window_first(r->m, t.len);
+		if (r->sparse[b] > wk_visible_pages(&t))
+			r->sparse[b] = wk_visible_pages(&t);
 	}
 	return 0;
+}
+
+/* Whether the policy's selection survives cutting the part in chunks. */
+static bool
+chunkable(const struct attn_policy *p)
+{
+	return p->budget == 0 && p->kind != ATTN_POLICY_TOPK;
+}
+
+/* Chunks per head and task numbering for chunks of r->cp pages. */
+static size_t
+req_count(struct svc_req *r)
+{
+	size_t n = 0;
+
+	for (int b = 0; b < r->a.B; b++) {
+		r->nch[b] = (int)((r->sparse[b] + r->cp - 1) / r->cp) + 1;
+		r->first[b] = (int)n;
+		n += (size_t)r->nch[b] * r->m->hkv;
+	}
+	return n;
+}
+
+/* Cuts the request into tasks and allocates their partials. */
+static int
+req_plan(struct svc_req *r, int64_t chunk_pages)
+{
+	const struct svc_model *m = r->m;
+	size_t rows = (size_t)r->a.L * m->G, n;
+	size_t fl = (rows * ((size_t)m->lo.d + 1) * sizeof(float) + 63) & ~(size_t)63;
+	size_t per = fl + ((rows * sizeof(struct attn_row_stats) + 63) & ~(size_t)63);
+	char *buf;
+
+	r->cp = chunkable(&r->pol) ? chunk_pages : INT64_MAX / 2;
+	while ((n = req_count(r)) * per > PARTS_MAX && n > (size_t)r->a.B * m->hkv * 2)
+		r->cp *= 2;	/* bound the partials' memory */
+	if (n > INT32_MAX)
+		return -ENOMEM;
+	r->cost = malloc(n * sizeof(*r->cost));
+	r->parts = malloc(n * sizeof(*r->parts) + n * per);
+	r->left = malloc((size_t)r->a.B * m->hkv * sizeof(*r->left));
+	if (!r->cost || !r->parts || !r->left)
+		return -ENOMEM;
+	buf = (char *)(r->parts + n);
+	for (size_t t = 0; t < n; t++, buf += per) {
+		r->parts[t].o = (float *)buf;
+		r->parts[t].lse = r->parts[t].o + rows * m->lo.d;
+		r->parts[t].st = (struct attn_row_stats *)(buf + fl);
+	}
+	r->job.ntasks = (int)n;
+	r->job.cost = r->cost;
+	return 0;
+}
+
+/* Task t's sequence, head, page range and policy. */
+static void
+req_locate(const struct svc_req *r, int t, int *b, int *h, int64_t *from,
+	   int64_t *to, bool *window)
+{
+	int lo = 0, hi = r->a.B - 1, c;
+
+	while (lo < hi) {	/* the last sequence whose first task <= t */
+		int mid = (lo + hi + 1) / 2;
+		if (r->first[mid] <= t)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	*b = lo;
+	*h = (t - r->first[lo]) / r->nch[lo];
+	c = (t - r->first[lo]) % r->nch[lo];
+	*window = c == r->nch[lo] - 1;
+	if (*window) {
+		struct wk_task wt = { .m = r->m, .len = r->len[lo],
+				      .pos = r->pos[lo], .L = r->a.L };
+		*from = kv_window_first(r->m, r->len[lo]);
+		*to = wk_visible_pages(&wt);
+	} else {
+		*from = c * r->cp;
+		*to = *from + r->cp < r->sparse[lo] ? *from + r->cp : r->sparse[lo];
+	}
+}
+
+/* Estimated bytes of each task: the K and V pages it can see. */
+static void
+req_costs(struct svc_req *r)
+{
+	int64_t from, to;
+	bool window;
+	int b, h;
+
+	for (int t = 0; t < r->job.ntasks; t++) {
+		req_locate(r, t, &b, &h, &from, &to, &window);
+		r->cost[t] = (uint64_t)(to > from ? to - from : 0) *
+			     model_kv_page_bytes(r->m) + TASK_OVERHEAD;
+	}
+	for (int i = 0; i < r->a.B * r->m->hkv; i++)
+		atomic_init(&r->left[i], r->nch[i / r->m->hkv]);
 }
 
 /* Takes the request's references (sequences, client); under cl.lock. */
@@ -742,25 +861,58 @@ req_hold(struct svc_client *cl, struct svc_req *r)
 	cl->refs++;
 }
 
-static void
+/* The policy of the request and the chunk size in force now. */
+static int64_t
 req_policy(struct svc_client *cl, struct svc_req *r, const struct svc_attend *a)
 {
-	if (a->policy) {
+	int64_t cp;
+
+	pthread_mutex_lock(&cl->svc->lock);
+	if (a->policy)
 		r->pol = *a->policy;
-	} else if (r->m->has_policy) {
+	else if (r->m->has_policy)
 		r->pol = r->m->policy;
-	} else {
-		pthread_mutex_lock(&cl->svc->lock);
+	else
 		r->pol = cl->svc->policy;
-		pthread_mutex_unlock(&cl->svc->lock);
+	cp = cl->svc->cfg.chunk_pages;
+	pthread_mutex_unlock(&cl->svc->lock);
+	return cp;
+}
+
+/* Looks everything up and plans the tasks; under cl.lock. */
+static int
+req_prepare(struct svc_client *cl, const struct svc_attend *a,
+	    struct svc_req **out)
+{
+	struct svc_model *m = idtab_get(&cl->models, a->model);
+	struct svc_req *r;
+	int err;
+
+	if (!m)
+		return -ENOENT;
+	if (a->layer < 0 || a->layer >= m->layers)
+		return -EINVAL;
+	r = req_alloc(a->B);
+	if (!r)
+		return -ENOMEM;
+	r->cl = cl;
+	r->m = m;
+	r->a = *a;
+	err = req_bind(cl, r, a);
+	err = err ? err : req_plan(r, req_policy(cl, r, a));
+	if (err) {
+		req_free(r);
+		return err;
 	}
+	req_costs(r);
+	*out = r;
+	return 0;
 }
 
 int
 svc_attend_submit(struct svc_client *cl, const struct svc_attend *a,
 		  svc_done_fn done, void *cookie)
 {
-	struct svc_model *m;
 	struct svc_req *r = NULL;
 	int err;
 
@@ -768,29 +920,16 @@ svc_attend_submit(struct svc_client *cl, const struct svc_attend *a,
 	if (err)
 		return err;
 	pthread_mutex_lock(&cl->lock);
-	m = idtab_get(&cl->models, a->model);
-	if (!m)
-		err = -ENOENT;
-	else if (a->layer < 0 || a->layer >= m->layers)
-		err = -EINVAL;
-	else if (!(r = req_alloc(a->B, m->hkv)))
-		err = -ENOMEM;
-	if (!err) {
-		r->cl = cl;
-		r->m = m;
-		r->a = *a;
-		err = req_bind(cl, r, a);
-	}
+	err = req_prepare(cl, a, &r);
 	if (!err)
 		err = acct_charge(cl, ACCT_INFLIGHT, 1);
 	if (!err)
 		req_hold(cl, r);
 	pthread_mutex_unlock(&cl->lock);
 	if (err) {
-		free(r);
+		req_free(r);
 		return err;
 	}
-	req_policy(cl, r, a);
 	r->done = done;
 	r->cookie = cookie;
 	atomic_init(&r->remaining, r->job.ntasks);
@@ -799,29 +938,52 @@ svc_attend_submit(struct svc_client *cl, const struct svc_attend *a,
 	return 0;
 }
 
-static int
-req_run(struct sched_job *j, int t, void *wctx, uint64_t *bytes)
+static void
+req_task(const struct svc_req *r, int b, int h, struct wk_task *t)
 {
-	struct svc_req *r = (struct svc_req *)j;
 	const struct svc_model *m = r->m;
-	int b = t / m->hkv;
-	size_t rows = (size_t)b * r->a.L * m->hq;
-	struct wk_task task = {
+
+	*t = (struct wk_task){
 		.m = m,
 		.seq = &r->seq[b]->kv,
 		.layer = r->a.layer,
-		.head = t % m->hkv,
+		.head = h,
 		.len = r->len[b],
 		.pos = r->pos[b],
 		.L = r->a.L,
-		.q = r->a.q + rows * m->lo.d,
-		.out = (char *)r->a.out + rows * m->lo.d * attn_dtype_size(r->a.out_dt),
-		.out_dt = r->a.out_dt,
-		.stats = r->a.stats ? r->a.stats + rows : NULL,
-		.pol = &r->pol,
+		.q = r->a.q + (size_t)b * r->a.L * m->hq * m->lo.d,
 	};
+}
 
-	return wk_run_host(wctx, &task, bytes);
+static int
+req_run(struct sched_job *j, int t, void *wctx, uint64_t *bytes)
+{
+	static const struct attn_policy full = { .kind = ATTN_POLICY_FULL };
+	struct svc_req *r = (struct svc_req *)j;
+	struct wk_task task;
+	int64_t from, to;
+	bool window;
+	int b, h;
+
+	req_locate(r, t, &b, &h, &from, &to, &window);
+	req_task(r, b, h, &task);
+	return wk_partial(wctx, &task, from, to, window ? &full : &r->pol,
+			  &r->parts[t], bytes);
+}
+
+/* All chunks of (b, h) are done: merge them and write its rows. */
+static void
+req_emit(struct svc_req *r, int b, int h)
+{
+	const struct svc_model *m = r->m;
+	size_t rows = (size_t)b * r->a.L * m->hq;
+	struct wk_task task;
+
+	req_task(r, b, h, &task);
+	wk_merge(&task, &r->parts[r->first[b] + h * r->nch[b]], r->nch[b]);
+	wk_emit(&task, &r->parts[r->first[b] + h * r->nch[b]],
+		(char *)r->a.out + rows * m->lo.d * attn_dtype_size(r->a.out_dt),
+		r->a.out_dt, r->a.stats ? r->a.stats + rows : NULL);
 }
 
 /* The last task is done: drop the references, then tell the submitter. */
@@ -830,7 +992,7 @@ req_complete(struct svc_req *r)
 {
 	struct svc_client *cl = r->cl;
 	/* acquire: pairs with the release of every task's fetch_sub in
-	 * req_finish, so all their status stores are seen */
+	 * req_finish, so all their status stores and outputs are seen */
 	int status = atomic_load_explicit(&r->status, memory_order_acquire);
 
 	pthread_mutex_lock(&cl->lock);
@@ -848,7 +1010,7 @@ req_complete(struct svc_req *r)
 		r->done(r->cookie, status);
 		pthread_mutex_unlock(&cl->cb_lock);
 	}
-	free(r);
+	req_free(r);
 	client_put(cl);
 }
 
@@ -856,12 +1018,22 @@ static void
 req_finish(struct sched_job *j, int t, int n, int status)
 {
 	struct svc_req *r = (struct svc_req *)j;
-	int zero = 0;
+	int zero = 0, b, h;
+	int64_t from, to;
+	bool window;
 
-	if (status)	/* relaxed: published by the release below */
+	if (status)	/* relaxed: published by the releases below */
 		atomic_compare_exchange_strong_explicit(&r->status, &zero, status,
 							memory_order_relaxed,
 							memory_order_relaxed);
+	if (t >= 0) {
+		req_locate(r, t, &b, &h, &from, &to, &window);
+		/* acq_rel: releases this chunk's partial to the last chunk of
+		 * (b, h) and acquires the others' when this is the last */
+		if (atomic_fetch_sub_explicit(&r->left[b * r->m->hkv + h], 1,
+					      memory_order_acq_rel) == 1)
+			req_emit(r, b, h);
+	}
 	/* acq_rel: releases this task's outputs and status to the task that
 	 * finishes last, and acquires theirs when it is this one (pairs with
 	 * the same operation in the other tasks and req_complete's load). */

@@ -75,6 +75,9 @@ struct svc_config {
 	int nodes;		/* pools, one per node 0..nodes-1; 0 = one
 				 * pool not bound to any node */
 	int page;		/* default tokens per page (attn_layout.P) */
+	int chunk_pages;	/* (reload) pages of one task at most, >= 1: a
+				 * long context is cut into tasks this long so
+				 * that it cannot hold a worker for long */
 	char policy[SVC_POLICY_MAX];	/* (reload) default policy text */
 	struct svc_quota quota;		/* (reload) for uids not listed */
 	const struct svc_uid_quota *uid_quotas;	/* (reload) [n_uid_quotas],
@@ -89,7 +92,8 @@ struct svc_config {
 #define SVC_CFG_PAGE 0x8
 
 /* Defaults: 0 workers (= online CPUs), 1 GiB, one unbound pool, pages of
- * ATTN_PAGE_DEFAULT, policy "full", quota 1 GiB / 1024 seqs / 64 in flight. */
+ * ATTN_PAGE_DEFAULT, tasks of 256 pages, policy "full", quota 1 GiB /
+ * 1024 seqs / 64 in flight. */
 void svc_config_defaults(struct svc_config *c);
 /* 0 or -EINVAL (a field out of range, a bad policy, a uid listed twice). */
 int svc_config_check(const struct svc_config *c);
@@ -250,9 +254,12 @@ struct svc_attend {
 };
 
 /*
- * svc_attend_submit - queues @a; @done(@cookie, status) is called once,
- * from a worker thread, when the last of its (sequence, KV head) tasks
- * finishes; done calls of one client never run concurrently (so the
+ * svc_attend_submit - queues @a as tasks of (sequence, KV head, chunk of at
+ * most chunk_pages pages; a topk policy or one with a byte budget is not
+ * cut, since its selection is over the whole part; a mass policy is cut
+ * and each chunk keeps its own dropped fraction under eps, which bounds
+ * the whole's).  @done(@cookie, status) is called once, from a worker
+ * thread, when the last task finishes; done calls of one client never run concurrently (so the
  * callback may produce into a single-producer completion ring) and no
  * service lock is held during them, but they must not block on other
  * requests.  Returns 0 (done will be called) or, with nothing queued and

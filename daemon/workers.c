@@ -18,10 +18,9 @@ struct wk_engine {
 struct wk_ctx {
 	struct wk_engine eng[WK_ENGINES];
 	int next_evict;
-	/* Scratch, grown on demand: rows = L * G of one task. */
-	size_t rows_cap, d_cap;
-	float *q, *so, *slse, *wo, *wlse;
-	struct attn_row_stats *sst, *wst;
+	/* Scratch, grown on demand: one task's query rows and page list. */
+	size_t q_cap;
+	float *q;
 	int64_t pages_cap;
 	struct attn_page *pages;
 };
@@ -34,12 +33,6 @@ ctx_free(struct wk_ctx *w)
 	for (int i = 0; i < WK_ENGINES; i++)
 		attn_engine_destroy(w->eng[i].e);
 	free(w->q);
-	free(w->so);
-	free(w->slse);
-	free(w->wo);
-	free(w->wlse);
-	free(w->sst);
-	free(w->wst);
 	free(w->pages);
 	free(w);
 }
@@ -76,49 +69,29 @@ ctx_engine(struct wk_ctx *w, const struct attn_layout *lo,
 }
 
 static int
-grow(void **p, size_t n, size_t size)
+ctx_reserve(struct wk_ctx *w, size_t qn, int64_t pages)
 {
-	void *q = realloc(*p, n * size);
+	void *p;
 
-	if (!q)
-		return -ENOMEM;
-	*p = q;
-	return 0;
-}
-
-static int
-ctx_reserve(struct wk_ctx *w, size_t rows, size_t d, int64_t pages)
-{
-	size_t n = rows * d;
-	int err = 0;
-
-	if (rows > w->rows_cap || d > w->d_cap) {
-		rows = rows > w->rows_cap ? rows : w->rows_cap;
-		d = d > w->d_cap ? d : w->d_cap;
-		n = rows * d;
-		err = grow((void **)&w->q, n, sizeof(float)) ||
-		      grow((void **)&w->so, n, sizeof(float)) ||
-		      grow((void **)&w->wo, n, sizeof(float)) ||
-		      grow((void **)&w->slse, rows, sizeof(float)) ||
-		      grow((void **)&w->wlse, rows, sizeof(float)) ||
-		      grow((void **)&w->sst, rows, sizeof(*w->sst)) ||
-		      grow((void **)&w->wst, rows, sizeof(*w->wst));
-		if (err)
+	if (qn > w->q_cap) {
+		p = realloc(w->q, qn * sizeof(float));
+		if (!p)
 			return -ENOMEM;
-		w->rows_cap = rows;
-		w->d_cap = d;
+		w->q = p;
+		w->q_cap = qn;
 	}
 	if (pages > w->pages_cap) {
-		if (grow((void **)&w->pages, (size_t)pages, sizeof(*w->pages)))
+		p = realloc(w->pages, (size_t)pages * sizeof(*w->pages));
+		if (!p)
 			return -ENOMEM;
+		w->pages = p;
 		w->pages_cap = pages;
 	}
 	return 0;
 }
 
-/* Pages a task can see: those holding a key at or before its last row. */
-static int64_t
-visible_pages(const struct wk_task *t)
+int64_t
+wk_visible_pages(const struct wk_task *t)
 {
 	int64_t last = t->pos + t->L;	/* keys < last are visible */
 	int64_t n = last < t->len ? last : t->len;
@@ -127,37 +100,12 @@ visible_pages(const struct wk_task *t)
 }
 
 static void
-set_empty(size_t rows, int d, float *o, float *lse, struct attn_row_stats *st)
+set_empty(size_t rows, int d, const struct wk_part *p)
 {
-	memset(o, 0, rows * d * sizeof(float));
-	memset(st, 0, rows * sizeof(*st));
+	memset(p->o, 0, rows * d * sizeof(float));
+	memset(p->st, 0, rows * sizeof(*p->st));
 	for (size_t r = 0; r < rows; r++)
-		lse[r] = -INFINITY;
-}
-
-/* Partial over pages [from, to) with @pol into o, lse, st. */
-static int
-partial(struct wk_ctx *w, const struct wk_task *t, int64_t from, int64_t to,
-	const struct attn_policy *pol, float *o, float *lse,
-	struct attn_row_stats *st)
-{
-	const struct svc_model *m = t->m;
-	struct attn_query q = { .q = w->q, .L = t->L, .G = m->G, .d = m->lo.d,
-				.pos = t->pos, .scale = m->scale };
-	struct attn_engine *e;
-	int err;
-
-	if (from >= to) {
-		set_empty((size_t)t->L * m->G, m->lo.d, o, lse, st);
-		return 0;
-	}
-	err = ctx_engine(w, &m->lo, &e);
-	if (err)
-		return err;
-	for (int64_t i = from; i < to; i++)
-		kv_seq_page(t->seq, t->layer, t->head, i, t->len, &w->pages[i - from]);
-	return attn_paged_partial(e, &q, w->pages, (int)(to - from), pol, o,
-				  lse, st);
+		p->lse[r] = -INFINITY;
 }
 
 /* Copies the task's query rows [L][G][d] out of the request's [L][hq][d]. */
@@ -173,78 +121,85 @@ gather_query(struct wk_ctx *w, const struct wk_task *t)
 		       rowb * sizeof(float));
 }
 
+static uint64_t
+most_bytes(size_t rows, const struct attn_row_stats *st)
+{
+	uint64_t most = 0;
+
+	for (size_t r = 0; r < rows; r++)
+		if ((uint64_t)st[r].bytes > most)
+			most = (uint64_t)st[r].bytes;
+	return most;
+}
+
 int
-wk_sparse(struct wk_ctx *w, const struct wk_task *t)
+wk_partial(struct wk_ctx *w, const struct wk_task *t, int64_t from,
+	   int64_t to, const struct attn_policy *pol, const struct wk_part *out,
+	   uint64_t *bytes)
 {
 	const struct svc_model *m = t->m;
-	int64_t vis = visible_pages(t), first = kv_window_first(m, t->len);
+	size_t rows = (size_t)t->L * m->G;
+	struct attn_query q = { .L = t->L, .G = m->G, .d = m->lo.d,
+				.pos = t->pos, .scale = m->scale };
+	struct attn_engine *e;
 	int err;
 
-	err = ctx_reserve(w, (size_t)t->L * m->G, (size_t)m->lo.d, vis);
+	*bytes = 0;
+	if (from >= to) {
+		set_empty(rows, m->lo.d, out);
+		return 0;
+	}
+	err = ctx_reserve(w, rows * m->lo.d, to - from);
+	err = err ? err : ctx_engine(w, &m->lo, &e);
 	if (err)
 		return err;
 	gather_query(w, t);
-	return partial(w, t, 0, first < vis ? first : vis, t->pol, w->so,
-		       w->slse, w->sst);
+	q.q = w->q;
+	for (int64_t i = from; i < to; i++)
+		kv_seq_page(t->seq, t->layer, t->head, i, t->len, &w->pages[i - from]);
+	err = attn_paged_partial(e, &q, w->pages, (int)(to - from), pol, out->o,
+				 out->lse, out->st);
+	if (!err)
+		*bytes = most_bytes(rows, out->st);
+	return err;
 }
 
-int
-wk_window(struct wk_ctx *w, const struct wk_task *t)
+void
+wk_merge(const struct wk_task *t, const struct wk_part *parts, int n)
 {
-	static const struct attn_policy full = { .kind = ATTN_POLICY_FULL };
-	const struct svc_model *m = t->m;
-	size_t rows = (size_t)t->L * m->G;
-	int err;
+	size_t rows = (size_t)t->L * t->m->G;
+	const struct wk_part *p0 = &parts[0];
 
-	err = partial(w, t, kv_window_first(m, t->len), visible_pages(t), &full,
-		      w->wo, w->wlse, w->wst);
-	if (err)
-		return err;
-	attn_merge_into(rows, m->lo.d, w->so, w->slse, w->wo, w->wlse);
-	return 0;
+	for (int c = 1; c < n; c++) {
+		attn_merge_into(rows, t->m->lo.d, p0->o, p0->lse, parts[c].o,
+				parts[c].lse);
+		for (size_t r = 0; r < rows; r++) {
+			p0->st[r].entries += parts[c].st[r].entries;
+			p0->st[r].bytes += parts[c].st[r].bytes;
+			p0->st[r].delta = fmax(p0->st[r].delta, parts[c].st[r].delta);
+		}
+	}
 }
 
-uint64_t
-wk_emit(struct wk_ctx *w, const struct wk_task *t)
+void
+wk_emit(const struct wk_task *t, const struct wk_part *p, void *out,
+	enum attn_dtype dt, struct attn_row_stats *stats)
 {
 	const struct svc_model *m = t->m;
-	size_t d = (size_t)m->lo.d, es = attn_dtype_size(t->out_dt);
-	uint64_t most = 0;
+	size_t d = (size_t)m->lo.d, es = attn_dtype_size(dt);
 
 	for (int i = 0; i < t->L; i++)
 		for (int g = 0; g < m->G; g++) {
 			size_t r = (size_t)i * m->G + g;
 			size_t dst = (size_t)i * m->hq + (size_t)t->head * m->G + g;
-			int64_t bytes = w->sst[r].bytes + w->wst[r].bytes;
 
-			attn_from_f32(t->out_dt, w->so + r * d,
-				      (char *)t->out + dst * d * es, d);
-			if (t->stats) {
-				t->stats[dst].entries = w->sst[r].entries +
-							w->wst[r].entries;
-				t->stats[dst].bytes = bytes;
-				/* Certified against the sparse part's total,
-				 * which the merged total can only exceed. */
-				t->stats[dst].delta = w->sst[r].delta;
-			}
-			if ((uint64_t)bytes > most)
-				most = (uint64_t)bytes;
+			attn_from_f32(dt, p->o + r * d, (char *)out + dst * d * es, d);
+			/* The largest chunk delta is certified against the
+			 * sparse part's total, which the merged total (window
+			 * included) can only exceed. */
+			if (stats)
+				stats[dst] = p->st[r];
 		}
-	return most;
-}
-
-int
-wk_run_host(struct wk_ctx *w, const struct wk_task *t, uint64_t *bytes)
-{
-	int err;
-
-	*bytes = 0;
-	err = wk_sparse(w, t);
-	if (!err)
-		err = wk_window(w, t);
-	if (!err)
-		*bytes = wk_emit(w, t);
-	return err;
 }
 
 /* ---- threads -------------------------------------------------------- */

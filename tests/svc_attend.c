@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/ref64.h"
 #include "tests/svc_help.h"
@@ -330,8 +331,10 @@ static void
 decode_loops(struct svc *s)
 {
 	struct loop lp[2] = {
-		{ s, { 2, 4, 2, 32, ATTN_F32, 32, 16, ATTN_F32, 90, 1 }, seed + 300, 300 },
-		{ s, { 1, 8, 1, 64, ATTN_BF16, 64, 32, ATTN_F32, 150, 1 }, seed + 301, 300 },
+		{ .s = s, .sh = { 2, 4, 2, 32, ATTN_F32, 32, 16, ATTN_F32, 90, 1 },
+		  .seed = seed + 300, .steps = 300 },
+		{ .s = s, .sh = { 1, 8, 1, 64, ATTN_BF16, 64, 32, ATTN_F32, 150, 1 },
+		  .seed = seed + 301, .steps = 300 },
 	};
 	pthread_t th[2];
 
@@ -358,6 +361,7 @@ main(void)
 	alarm(120);
 	seed = ref64_seed();
 	svch_config(&c, 2, 64 << 20);
+	c.chunk_pages = 5;	/* so most parts are cut and merged in chunks */
 	if (svc_create(&s, &c))
 		return ok(0, "svc_create"), done_testing();
 	exact_shapes(s);
