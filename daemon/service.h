@@ -111,9 +111,10 @@ struct svc_client;
 int svc_create(struct svc **out, const struct svc_config *cfg);
 
 /*
- * svc_destroy - detaches every client still attached (their in-flight
- * requests complete with -ECANCELED), waits for the workers to finish
- * running tasks, stops them and unmaps the pools.  NULL is a no-op.
+ * svc_destroy - resumes the workers if paused, waits until every queued
+ * request has run and its done callback returned, stops the workers,
+ * detaches the clients still attached (their released callbacks run) and
+ * unmaps the pools.  NULL is a no-op.
  */
 void svc_destroy(struct svc *s);
 

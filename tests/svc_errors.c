@@ -30,7 +30,7 @@ bad_configs(void)
 	static const struct svc_uid_quota dup[2] = { { 7, { 1, 1, 1 } },
 						     { 7, { 1, 1, 1 } } };
 	static const struct svc_uid_quota zero[1] = { { 7, { 1, 0, 1 } } };
-	struct { const char *what; struct svc_config c; } t[16];
+	struct { const char *what; struct svc_config c; } t[20];
 	struct svc_config c;
 	struct svc *s;
 	int n = 0;
@@ -44,6 +44,7 @@ bad_configs(void)
 	CASE("nodes -1", c.nodes = -1);
 	CASE("page 17", c.page = 17);
 	CASE("page 0", c.page = 0);
+	CASE("chunk of 0 pages", c.chunk_pages = 0);
 	CASE("policy \"bogus\"", strcpy(c.policy, "bogus"));
 	CASE("policy \"mass:1.5\"", strcpy(c.policy, "mass:1.5"));
 	CASE("policy not terminated", memset(c.policy, 'f', sizeof(c.policy)));
@@ -474,6 +475,39 @@ detach_queued(struct svc *s, uint32_t uid, int run)
 	kvm_free(&k);
 }
 
+/* Destroying the service with a client attached and a request queued
+ * runs the request, then frees everything (ASan checks the freeing). */
+static void
+destroy_busy(void)
+{
+	struct svc_config c;
+	struct svc *s;
+	struct svc_client *cl;
+	struct req r;
+	struct cnt n = { 0 };
+	uint32_t m, seq;
+	struct kvm k;
+	int err;
+
+	svch_config(&c, 1, 8 << 20);
+	kvm_init(&k, 2, 32, ATTN_BF16);
+	err = svc_create(&s, &c);
+	if (!ok(!err, "a second service (%d)", err))
+		return;
+	err = svc_client_attach(s, UID, &cl);
+	err = err ? err : svc_model_declare(cl, &good, &m);
+	err = err ? err : svc_seq_open(cl, m, &seq);
+	err = err ? err : svch_append(cl, seq, 0, &k, &rg, 100);
+	svc_pause(s, true);
+	req_make(&r, m, seq);
+	err = err ? err : svc_attend_submit(cl, &r.a, count_done, &n);
+	svc_destroy(s);
+	ok(!err && atomic_load(&n.ok) == 1 && atomic_load(&n.done) == 1,
+	   "destroy with a client attached: its queued request ran (%d ok)",
+	   atomic_load(&n.ok));
+	kvm_free(&k);
+}
+
 static void
 reload(struct svc *s, struct svc_client *cl, uint32_t model)
 {
@@ -541,6 +575,7 @@ main(void)
 	detach_queued(s, 5001, 0);
 	detach_queued(s, 5002, 1);
 	reload(s, a, ma);
+	destroy_busy();
 	svc_client_detach(a, NULL, NULL);
 	svc_client_detach(b, NULL, NULL);
 	svc_client_detach(c3, NULL, NULL);
