@@ -150,6 +150,7 @@ bad_sequences(struct svc *s, struct svc_client *cl, uint32_t model)
 	char buf[4 * 2 * 32 * 2];	/* 4 tokens of bf16, hkv 2, d 32 */
 	size_t tok = 2 * 32 * 2;
 	int64_t used;
+	int err;
 
 	memset(buf, 0x3c, sizeof(buf));
 	kvm_init(&m, 2, 32, ATTN_BF16);
@@ -184,8 +185,8 @@ bad_sequences(struct svc *s, struct svc_client *cl, uint32_t model)
 	ok(svc_kv_append(cl, seq, 0, 1, buf, buf, tok) == -ENOENT &&
 	   svc_seq_truncate(cl, seq, 0) == -ENOENT &&
 	   svc_seq_length(cl, seq, 0, &len) == -ENOENT, "closed sequence: -ENOENT");
-	ok(svc_seq_open(cl, model, &seq) == 0 && seq != old &&
-	   svc_seq_length(cl, old, 0, &len) == -ENOENT,
+	err = svc_seq_open(cl, model, &seq);
+	ok(err == 0 && seq != old && svc_seq_length(cl, old, 0, &len) == -ENOENT,
 	   "a reused slot gets a new id (%#x, was %#x)", seq, old);
 	svc_seq_close(cl, seq);
 	kvm_free(&m);
