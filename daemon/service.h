@@ -259,10 +259,12 @@ struct svc_attend {
  * most chunk_pages pages; a topk policy or one with a byte budget is not
  * cut, since its selection is over the whole part; a mass policy is cut
  * and each chunk keeps its own dropped fraction under eps, which bounds
- * the whole's).  @done(@cookie, status) is called once, from a worker
- * thread, when the last task finishes; done calls of one client never run concurrently (so the
- * callback may produce into a single-producer completion ring) and no
- * service lock is held during them, but they must not block on other
+ * the whole's).  @done(@cookie, status) is called once: from a worker
+ * thread when the last task finishes, or from inside svc_client_detach
+ * for a request it cancels.  Done calls of one client never run
+ * concurrently (so the callback may produce into a single-producer
+ * completion ring), no service lock is held during them, and they must
+ * not call into the service for the same client or block on other
  * requests.  Returns 0 (done will be called) or, with nothing queued and
  * done never called: -EINVAL, -ENOENT, -ERANGE (see the top of this file),
  * -EAGAIN (in-flight quota) or -ENOMEM.
