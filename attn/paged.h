@@ -65,6 +65,16 @@ void attn_page_write(const struct attn_layout *lo, void *kpage, void *vpage,
 void attn_page_summarize(const struct attn_layout *lo, const void *kpage,
 			 int n, float *kmin, float *kmax);
 
+/*
+ * attn_page_bound - an upper bound on scale * q.k for every key of a page
+ * with summary kmin/kmax ([d] each), for one query row q [d].  It holds in
+ * exact arithmetic: it is the summary bound scale * sum_c max(q_c kmin_c,
+ * q_c kmax_c) rounded up by a margin that covers the fp32 rounding of the
+ * kernels (the bound the engine uses to skip pages and certify delta).
+ */
+double attn_page_bound(const struct attn_layout *lo, const float *q,
+		       float scale, const float *kmin, const float *kmax);
+
 /* Which entries a query row includes (DESIGN.md section 1). */
 enum attn_policy_kind {
 	ATTN_POLICY_FULL = 0,	/* every entry: exact */
@@ -138,6 +148,32 @@ int attn_paged_partial(struct attn_engine *e, const struct attn_query *q,
 		       const struct attn_page *pages, int npages,
 		       const struct attn_policy *pol, float *o, float *lse,
 		       struct attn_row_stats *stats);
+
+/* What the last attn_paged_partial call of an engine read, all rows
+ * together (one K read serves every row that needs the page). */
+struct attn_call_stats {
+	int64_t k_bytes;	/* K bytes scored: d * es per key scored */
+	int64_t v_bytes;	/* V bytes read: d * es per key some row kept */
+	int pages;		/* pages given with a key visible to some row */
+	int pages_scored;	/* pages whose K was read */
+	int pages_used;		/* pages whose V was read */
+};
+
+/* Stats of the last successful call (zeros before the first). */
+void attn_engine_last_stats(const struct attn_engine *e,
+			    struct attn_call_stats *out);
+
+/*
+ * attn_engine_kept - the absolute positions of the keys that query row @row
+ * (row = i * G + g) included in the last successful call, in the order the
+ * engine summed them.  Writes min(count, cap) positions to @pos and the
+ * count to *count.  Returns 0, -EINVAL (no call yet, row out of range) or
+ * -ENOSPC (cap < count; *count is still set).  For tests and tools: it
+ * replays the selection from the engine's scratch, so it must come before
+ * the engine's next call.
+ */
+int attn_engine_kept(const struct attn_engine *e, int row, int64_t *pos,
+		     int64_t cap, int64_t *count);
 
 #ifdef __cplusplus
 }

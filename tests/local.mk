@@ -12,3 +12,5 @@ tests_attn_merge_LDADD = $(TEST_LIBS)
 tests_attn_workload_LDADD = $(TEST_LIBS)
 TESTS += tests/attn_convert tests/attn_ref tests/attn_merge tests/attn_workload
 include tests/accuracy.mk
+include tests/engine.mk
+include tests/service.mk

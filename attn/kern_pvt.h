@@ -1,0 +1,69 @@
+/*
+ * kern_pvt.h - the per-ISA inner loops of the paged engine (never installed).
+ *
+ * Each instruction-set path (kern_scalar.c, kern_avx2.c, kern_avx512.c)
+ * compiles the same body, kern_body_pvt.h, with its own vector macros and
+ * compiler flags, and exports one table.  The engine (paged.c, select.c)
+ * picks a table once per engine and calls through it a few times per page,
+ * so the indirect calls cost nothing next to the page's work.
+ *
+ * Shapes: a K page is [d][P] (element (c, t) at c * P + t), a V page [P][d],
+ * both of dtype dt.  Score and weight rows are [R][lds] fp32 with lds a
+ * multiple of 16, so every kernel may work in whole vectors of up to 16
+ * lanes; lanes past the valid tokens hold -inf (scores) or 0 (weights).
+ */
+#ifndef HGCA_ATTN_KERN_PVT_H
+#define HGCA_ATTN_KERN_PVT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attn/attn.h"
+#include "attn/paged.h"
+
+#define KERN_TOK_ALIGN 16	/* token counts handed to score/expsum/maxv */
+
+struct attn_kern {
+	const char *name;
+	/*
+	 * s[r * lds + t] = sum_c qs[r * d + c] * K[c * P + t], for r < R and
+	 * t < nt (nt a multiple of KERN_TOK_ALIGN, <= P).  qs is pre-scaled.
+	 * Each lane is one fp32 chain over c, so |error| <= gamma_d *
+	 * sum_c |qs_c k_c| (the bound select.c relies on).  While it works it
+	 * prefetches @pfbytes from @pf (the next page; NULL for none), spread
+	 * over its loop so the requests overlap the arithmetic.
+	 */
+	void (*score)(enum attn_dtype dt, const float *qs, int R, int d,
+		      const void *k, int P, int nt, float *s, int lds,
+		      const void *pf, size_t pfbytes);
+	/* y[i] = exp(x[i] - m) for i < n (n a multiple of KERN_TOK_ALIGN;
+	 * 0 where x - m < -87.3 or x = -inf); returns the fp32 sum of y.
+	 * Relative error of each y[i] <= 1e-6 (tests/attn_paged checks). */
+	float (*expsum)(const float *x, float *y, int n, float m);
+	/* Largest of x[0..n), n a multiple of KERN_TOK_ALIGN. */
+	float (*maxv)(const float *x, int n);
+	/*
+	 * o[r * d + c] += sum_{j < nt} w[r * ldw + j] * V[tok_j * d + c] for
+	 * r < R, c < d, where tok_j = idx[j], strictly increasing.  Only the
+	 * nt listed V rows are read.  Prefetches like score.
+	 */
+	void (*vacc)(enum attn_dtype dt, const float *w, int R, int ldw,
+		     const void *v, int d, const uint8_t *idx, int nt, float *o,
+		     const void *pf, size_t pfbytes);
+	/*
+	 * Page bound pieces for R pre-scaled query rows against a summary:
+	 * b[r] = fl(sum_c max(qs_c kmin_c, qs_c kmax_c)) and
+	 * a[r] = fl(sum_c |qs_c| max(|kmin_c|, |kmax_c|)), both fp32.
+	 */
+	void (*bound)(const float *qs, int R, int d, const float *kmin,
+		      const float *kmax, float *b, float *a);
+};
+
+extern const struct attn_kern attn_kern_scalar;
+extern const struct attn_kern attn_kern_avx2;
+extern const struct attn_kern attn_kern_avx512;
+
+/* The table of @isa (isa.c); the caller checked that the CPU supports it. */
+const struct attn_kern *attn_kern_for(enum attn_isa isa);
+
+#endif /* HGCA_ATTN_KERN_PVT_H */

@@ -1,0 +1,811 @@
+/*
+ * select.c - per-row selection (DESIGN.md section 1, "Per-head
+ * sparsification"): `topk:K`, `mass:EPS` and `full` under a byte budget.
+ *
+ * 1. Bounds.  Every visible page with a summary gets, per query row, an
+ *    upper bound B on the exact score of each of its keys (eng_bound).
+ * 2. Visit.  Pages without a summary are scored first.  Then each row that
+ *    is not yet satisfied, in turn, scores the unscored page with its
+ *    highest bound; one K read scores the page for every row.  A row is
+ *    satisfied when
+ *      topk: it holds K scores and no unscored page's bound exceeds the
+ *            K-th best of them;
+ *      mass: the bound mass of its unscored pages, U = sum n e^B, is at
+ *            most SEL_THETA * eps of its total (so the rest of eps is left
+ *            for dropping scored keys);
+ *      full: never (only the budget stops it).
+ *    A page is scored only while the budget can still pay its K and V.
+ * 3. Cut.  topk keeps the K best scores (ties in visiting order); mass keeps
+ *    keys by decreasing score while the certified delta stays <= eps, using
+ *    a histogram of the row's scores in 1/4-nat bins below its maximum.
+ * 4. Finish.  V is read only for keys some row keeps, weights relative to
+ *    each row's maximum, summed per page and merged like the streaming path.
+ *
+ * Certified delta (an upper bound on dropped / total mass, in exact
+ * arithmetic): with E the row's score rounding margin (eng_margin), eta the
+ * relative error of the summed fp32 exponentials, and sums relative to the
+ * row's maximum score M,
+ *      kept  >= e^-E (1 - eta) sum_kept fl(e^(s - M))
+ *      drop  <= e^E (1 + eta) (sum_dropped fl(e^(s - M)) + n_underflow e^-87.3)
+ *               + sum_unscored n e^(B - M)
+ *      delta  = drop / (drop + kept), rounded up.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/engine_pvt.h"
+
+#define SEL_THETA 0.5		/* share of eps for unscored pages (mass) */
+#define SEL_ETA 5e-5		/* exp error 1e-6 + argument rounding 87.3 u +
+				 * fp32 sums of <= 256 terms (gamma_256) */
+#define SEL_BINS 4.0f		/* histogram bins per nat */
+#define SEL_NB 256		/* bins: 64 nats below the row maximum */
+#define SEL_DEEP 63.9		/* a key past the last bin has e^(s-M) <= e^-63.9 */
+#define SEL_UFLOW 87.3		/* the kernels' exp is 0 below -87.3 */
+#define SEL_RANGE 700.0		/* e^700 fits a double with room to sum */
+
+struct sel_ent {
+	double b;		/* page bound for this row */
+	int p;			/* page index */
+};
+
+/* Masses are kept relative to e^M, M the row's largest score so far: the
+ * scored mass T is then in [1, n], and the bound mass U of unscored pages is
+ * only computed once the top bound is within SEL_RANGE of M (before, those
+ * pages may outweigh everything scored by e^SEL_RANGE and must be visited). */
+struct sel_row {
+	double U;		/* bound mass of unscored pages (if uvalid) */
+	double Ufresh;		/* U when last computed afresh */
+	double T;		/* scored mass (mass policy) */
+	double E;		/* score rounding margin (max over scored pages) */
+	double stopb;		/* top unscored bound when it was satisfied */
+	double ks, ds;		/* kept, dropped sums rel. to M */
+	float M;		/* largest score among scored keys */
+	float xcut;		/* mass: keep iff fl(M - s) < xcut */
+	float kth;		/* topk: keep s > kth, and quota ties s == kth */
+	int64_t quota0;
+	int64_t want;		/* topk: min(K, visible keys) */
+	int64_t vis;		/* visible keys */
+	int64_t entries, uf, kbytes;
+	int hn, tn;		/* page heap size, topk heap size */
+	bool done, uvalid;
+};
+
+struct sel {
+	struct scratch s_B, s_A, s_heap, s_topk, s_rows, s_slotof, s_slots,
+		       s_slotpage, s_slotpm, s_wbuf, s_tmp, s_ba;
+	double *B;		/* [R][np] bounds */
+	float *A;		/* [R][np] the kernel's a (for the margin) */
+	struct sel_ent *heap;	/* [R][np] per-row max-heaps of pages */
+	float *topk;		/* [R][want] per-row min-heaps of scores */
+	struct sel_row *rows;	/* [R] */
+	int *slot_of;		/* [np] slot of a scored page, or -1 */
+	float *slots;		/* [nslots][R][P] stored scores */
+	int *slot_page;		/* [nslots] */
+	float *slot_pm;		/* [nslots][R] row maximum of the slot */
+	float *wbuf;		/* [R][P] weights of one page */
+	float *tmp;		/* [P] exponentials, or [2][d] a summary */
+	float *rb, *ra;		/* [R] each: the bound kernel's b and a */
+	int np, nslots, kind;
+	int64_t topk_max, spent, budget;
+	double eps;
+};
+
+void
+sel_free(struct sel *s)
+{
+	if (!s)
+		return;
+	scratch_free(&s->s_B);
+	scratch_free(&s->s_A);
+	scratch_free(&s->s_heap);
+	scratch_free(&s->s_topk);
+	scratch_free(&s->s_rows);
+	scratch_free(&s->s_slotof);
+	scratch_free(&s->s_slots);
+	scratch_free(&s->s_slotpage);
+	scratch_free(&s->s_slotpm);
+	scratch_free(&s->s_wbuf);
+	scratch_free(&s->s_tmp);
+	scratch_free(&s->s_ba);
+	free(s);
+}
+
+/* ---- heaps ------------------------------------------------------------ */
+
+static void
+heap_down(struct sel_ent *h, int n, int i)
+{
+	for (;;) {
+		int l = 2 * i + 1, m = i;
+		struct sel_ent t;
+
+		if (l < n && h[l].b > h[m].b)
+			m = l;
+		if (l + 1 < n && h[l + 1].b > h[m].b)
+			m = l + 1;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void
+fheap_down(float *h, int64_t n, int64_t i)
+{
+	for (;;) {
+		int64_t l = 2 * i + 1, m = i;
+		float t;
+
+		if (l < n && h[l] < h[m])
+			m = l;
+		if (l + 1 < n && h[l + 1] < h[m])
+			m = l + 1;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void
+fheap_push(float *h, int64_t n, float x)
+{
+	int64_t i = n;
+
+	while (i > 0 && h[(i - 1) / 2] > x) {
+		h[i] = h[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	h[i] = x;
+}
+
+/* ---- set up ------------------------------------------------------------ */
+
+static struct sel_ent *
+row_heap(struct sel *s, int r)
+{
+	return s->heap + (size_t)r * s->np;
+}
+
+static float *
+slot_scores(struct sel *s, const struct attn_engine *e, int slot)
+{
+	return s->slots + (size_t)slot * e->R * e->lo.P;
+}
+
+static int
+sel_reserve(struct attn_engine *e, struct sel *s, int64_t want)
+{
+	size_t R = (size_t)e->R, np = e->npages > 0 ? (size_t)e->npages : 1;
+	size_t P = (size_t)e->lo.P, d = (size_t)e->lo.d;
+	size_t tmp = P > 2 * d ? P : 2 * d;
+	int err;
+
+	if ((err = scratch_reserve(&s->s_B, R * np * sizeof(double))) ||
+	    (err = scratch_reserve(&s->s_A, R * np * sizeof(float))) ||
+	    (err = scratch_reserve(&s->s_heap, R * np * sizeof(struct sel_ent))) ||
+	    (err = scratch_reserve(&s->s_topk, R * (size_t)want * sizeof(float) + 1)) ||
+	    (err = scratch_reserve(&s->s_rows, R * sizeof(struct sel_row))) ||
+	    (err = scratch_reserve(&s->s_slotof, np * sizeof(int))) ||
+	    (err = scratch_reserve(&s->s_slots, np * R * P * sizeof(float))) ||
+	    (err = scratch_reserve(&s->s_slotpage, np * sizeof(int))) ||
+	    (err = scratch_reserve(&s->s_slotpm, np * R * sizeof(float))) ||
+	    (err = scratch_reserve(&s->s_wbuf, R * P * sizeof(float))) ||
+	    (err = scratch_reserve(&s->s_tmp, tmp * sizeof(float))) ||
+	    (err = scratch_reserve(&s->s_ba, 2 * R * sizeof(float))))
+		return err;
+	s->B = s->s_B.p;
+	s->A = s->s_A.p;
+	s->heap = s->s_heap.p;
+	s->topk = s->s_topk.p;
+	s->rows = s->s_rows.p;
+	s->slot_of = s->s_slotof.p;
+	s->slots = s->s_slots.p;
+	s->slot_page = s->s_slotpage.p;
+	s->slot_pm = s->s_slotpm.p;
+	s->wbuf = s->s_wbuf.p;
+	s->tmp = s->s_tmp.p;
+	s->rb = s->s_ba.p;
+	s->ra = s->rb + R;
+	return 0;
+}
+
+/* Bounds of every visible summarised page, and each row's page heap. */
+static void
+sel_bounds(struct attn_engine *e, struct sel *s)
+{
+	float *b = s->rb, *a = s->ra;
+	int np = s->np, R = e->R, G = e->q->G;
+
+	for (int p = 0; p < np; p++) {
+		const struct attn_page *pg = &e->pages[p];
+
+		s->slot_of[p] = -1;
+		if (!pg->kmin || eng_nvis(e, pg, e->q->L - 1) == 0)
+			continue;
+		e->kern->bound(e->qs, R, e->lo.d, pg->kmin, pg->kmax, b, a);
+		for (int r = 0; r < R; r++) {
+			s->B[(size_t)r * np + p] = eng_bound(e->lo.d, b[r], a[r]);
+			s->A[(size_t)r * np + p] = a[r];
+		}
+	}
+	for (int r = 0; r < R; r++) {
+		struct sel_row *rw = &s->rows[r];
+		struct sel_ent *h = row_heap(s, r);
+
+		for (int p = 0; p < np; p++) {
+			const struct attn_page *pg = &e->pages[p];
+			int nv = eng_nvis(e, pg, r / G);
+
+			rw->vis += nv;
+			if (!nv || !pg->kmin)
+				continue;
+			h[rw->hn].b = s->B[(size_t)r * np + p];
+			h[rw->hn++].p = p;
+		}
+		for (int i = rw->hn / 2 - 1; i >= 0; i--)
+			heap_down(h, rw->hn, i);
+	}
+}
+
+/* ---- scoring ------------------------------------------------------------ */
+
+static void
+sel_topk_add(struct sel *s, struct sel_row *rw, int r, const float *sc, int nv)
+{
+	float *h = s->topk + (size_t)r * s->topk_max;
+
+	for (int t = 0; t < nv; t++) {
+		if (rw->tn < rw->want) {
+			fheap_push(h, rw->tn++, sc[t]);
+		} else if (sc[t] > h[0]) {
+			h[0] = sc[t];
+			fheap_down(h, rw->tn, 0);
+		}
+	}
+}
+
+/* Margins s->ra[R] of a page without a summary, from a summary made now. */
+static void
+sel_margins_nosum(struct attn_engine *e, struct sel *s, const struct attn_page *pg)
+{
+	float *kmin = s->tmp, *kmax = s->tmp + e->lo.d;
+
+	attn_page_summarize(&e->lo, pg->k, pg->n, kmin, kmax);
+	e->kern->bound(e->qs, e->R, e->lo.d, kmin, kmax, s->rb, s->ra);
+}
+
+/* One unscored page's bound mass relative to e^M; never below the smallest
+ * normal double, so underflow cannot make a sum of them too small. */
+static inline double
+sel_term(int nv, double b, float M)
+{
+	return nv * fmax(exp(b - M), DBL_MIN);
+}
+
+/* Update row r's state after page p was scored into row scores @sc. */
+static void
+sel_row_scored(struct attn_engine *e, struct sel *s, int r, int p,
+	       const float *sc, int nv, int nt, float pm, float a)
+{
+	struct sel_row *rw = &s->rows[r];
+	const struct attn_page *pg = &e->pages[p];
+
+	rw->E = fmax(rw->E, eng_margin(e->lo.d, a));
+	if (pm > rw->M) {		/* rescale to the new maximum: shrinks */
+		/* In double: a float difference would be off by an ulp of
+		 * the scores, a relative error far above U's margin. */
+		double f = rw->M == -INFINITY ? 0.0 : exp((double)rw->M - pm);
+
+		rw->T *= f;
+		rw->U *= f;
+		rw->Ufresh *= f;
+		rw->M = pm;
+	}
+	if (s->kind == ATTN_POLICY_MASS)
+		rw->T += e->kern->expsum(sc, s->tmp, nt, pm) * exp((double)pm - rw->M);
+	else if (s->kind == ATTN_POLICY_TOPK)
+		sel_topk_add(s, rw, r, sc, nv);
+	if (pg->kmin && rw->uvalid)
+		rw->U -= sel_term(nv, s->B[(size_t)r * s->np + p], rw->M);
+
+}
+
+static void
+sel_score(struct attn_engine *e, struct sel *s, int p)
+{
+	const struct attn_page *pg = &e->pages[p];
+	int P = e->lo.P, G = e->q->G, slot = s->nslots++;
+	int ntok = eng_nvis(e, pg, e->q->L - 1), nt = eng_round_tok(ntok);
+	float *sc = slot_scores(s, e, slot);
+	int64_t kb = (int64_t)e->lo.d * (int64_t)e->es;
+
+	e->kern->score(e->lo.dt, e->qs, e->R, e->lo.d, pg->k, P, nt, sc, P,
+		       NULL, 0);
+	if (!pg->kmin)
+		sel_margins_nosum(e, s, pg);
+	for (int r = 0; r < e->R; r++) {
+		float *sr = sc + (size_t)r * P, pm = -INFINITY;
+		int nv = eng_nvis(e, pg, r / G);
+
+		for (int t = nv; t < nt; t++)
+			sr[t] = -INFINITY;
+		if (nv > 0) {
+			pm = e->kern->maxv(sr, nt);
+			sel_row_scored(e, s, r, p, sr, nv, nt, pm,
+				       pg->kmin ? s->A[(size_t)r * s->np + p] : s->ra[r]);
+		}
+		s->slot_pm[(size_t)slot * e->R + r] = pm;
+	}
+	s->slot_of[p] = slot;
+	s->slot_page[slot] = p;
+	s->spent += 2 * ntok * kb;
+	e->last.pages_scored++;
+	e->last.k_bytes += ntok * kb;
+}
+
+/* The row's unscored page with the highest bound, or -1. */
+static int
+sel_top(struct sel *s, int r)
+{
+	struct sel_ent *h = row_heap(s, r);
+	struct sel_row *rw = &s->rows[r];
+
+	while (rw->hn > 0 && s->slot_of[h[0].p] >= 0) {
+		h[0] = h[--rw->hn];
+		heap_down(h, rw->hn, 0);
+	}
+	return rw->hn > 0 ? h[0].p : -1;
+}
+
+/* U computed afresh from the row's unscored pages (the running U only
+ * subtracts, and drifts). */
+static double
+sel_tail(struct attn_engine *e, struct sel *s, int r)
+{
+	struct sel_ent *h = row_heap(s, r);
+	double u = 0.0;
+
+	for (int i = 0; i < s->rows[r].hn; i++)
+		if (s->slot_of[h[i].p] < 0)
+			u += sel_term(eng_nvis(e, &e->pages[h[i].p], r / e->q->G),
+				      h[i].b, s->rows[r].M);
+	return u;
+}
+
+static bool
+sel_mass_ok(struct sel *s, const struct sel_row *rw, double u)
+{
+	double kept = rw->T * exp(-rw->E) * (1.0 - SEL_ETA);
+
+	return u <= SEL_THETA * s->eps * (u + kept);
+}
+
+static bool
+sel_satisfied(struct attn_engine *e, struct sel *s, int r, int top)
+{
+	struct sel_row *rw = &s->rows[r];
+
+	if (top < 0)
+		return true;
+	switch (s->kind) {
+	case ATTN_POLICY_TOPK:
+		return rw->tn == rw->want && rw->want > 0 &&
+		       row_heap(s, r)[0].b < s->topk[(size_t)r * s->topk_max];
+	case ATTN_POLICY_MASS:
+		if (rw->M == -INFINITY || row_heap(s, r)[0].b - rw->M > SEL_RANGE)
+			return false;
+		/* Subtracting scored pages cancels: afresh when U has lost 8
+		 * digits, and to confirm. */
+		if (!rw->uvalid || rw->U < 1e-8 * rw->Ufresh) {
+			rw->U = rw->Ufresh = sel_tail(e, s, r);
+			rw->uvalid = true;
+		}
+		if (!sel_mass_ok(s, rw, rw->U))
+			return false;
+		rw->U = rw->Ufresh = sel_tail(e, s, r);
+		return sel_mass_ok(s, rw, rw->U);
+	default:
+		return false;
+	}
+}
+
+/* ---- visiting ----------------------------------------------------------- */
+
+static bool
+sel_fits(const struct attn_engine *e, const struct sel *s, int p)
+{
+	int64_t cost = 2 * (int64_t)eng_nvis(e, &e->pages[p], e->q->L - 1) *
+		       e->lo.d * (int64_t)e->es;
+
+	return s->budget == 0 || s->spent + cost <= s->budget;
+}
+
+/* Score the pages without a summary, then the rows' best pages in turn
+ * until every row is satisfied or the budget is spent. */
+static void
+sel_visit(struct attn_engine *e, struct sel *s)
+{
+	bool stop = false, any = true;
+
+	for (int p = 0; p < s->np && !stop; p++)
+		if (!e->pages[p].kmin && eng_nvis(e, &e->pages[p], e->q->L - 1) > 0) {
+			if (sel_fits(e, s, p))
+				sel_score(e, s, p);
+			else
+				stop = true;
+		}
+	while (!stop && any) {
+		any = false;
+		for (int r = 0; r < e->R && !stop; r++) {
+			struct sel_row *rw = &s->rows[r];
+			int top;
+
+			if (rw->done)
+				continue;
+			top = sel_top(s, r);
+			if (sel_satisfied(e, s, r, top)) {
+				rw->done = true;
+				rw->stopb = top < 0 ? -INFINITY : row_heap(s, r)[0].b;
+			} else if (!sel_fits(e, s, top)) {
+				stop = true;
+			} else {
+				sel_score(e, s, top);
+				any = true;
+			}
+		}
+	}
+	for (int r = 0; r < e->R; r++)		/* rows the budget stopped */
+		if (!s->rows[r].done)
+			s->rows[r].stopb = sel_top(s, r) < 0 ? -INFINITY :
+					   row_heap(s, r)[0].b;
+}
+
+/* ---- the cut ------------------------------------------------------------ */
+
+/* Whether row @rw keeps a key of score @sc; topk ties with the K-th score
+ * are kept while @quota lasts, in visiting order. */
+static inline bool
+sel_keep(const struct sel *s, const struct sel_row *rw, float sc, int64_t *quota)
+{
+	if (sc == -INFINITY)
+		return false;
+	switch (s->kind) {
+	case ATTN_POLICY_TOPK:
+		if (sc > rw->kth)
+			return true;
+		if (sc == rw->kth && *quota > 0) {
+			--*quota;
+			return true;
+		}
+		return false;
+	case ATTN_POLICY_MASS:
+		return rw->M - sc < rw->xcut;
+	default:
+		return true;
+	}
+}
+
+/* Rigorous U for row r relative to its maximum: +inf if an unscored page
+ * has no summary (nothing bounds it). */
+static double
+sel_unscored(struct attn_engine *e, struct sel *s, int r)
+{
+	const struct sel_row *rw = &s->rows[r];
+	double u = 0.0;
+
+	for (int p = 0; p < s->np; p++) {
+		const struct attn_page *pg = &e->pages[p];
+		int nv = eng_nvis(e, pg, r / e->q->G);
+
+		if (!nv || s->slot_of[p] >= 0)
+			continue;
+		if (!pg->kmin)
+			return INFINITY;
+		u += sel_term(nv, s->B[(size_t)r * s->np + p], rw->M);
+	}
+	/* exp and the sum in double: relative error < (np + 8) 2^-52. */
+	return u * (1.0 + (s->np + 8) * 0x1p-52);
+}
+
+/* Certified delta from kept / dropped sums relative to M (see the top). */
+static double
+sel_delta(const struct sel_row *rw, double ks, double ds, double uf, double U)
+{
+	double kept = ks * exp(-rw->E) * (1.0 - SEL_ETA);
+	double drop = (ds + uf * exp(-SEL_UFLOW)) * exp(rw->E) * (1.0 + SEL_ETA) + U;
+	double delta;
+
+	if (drop == 0.0)
+		return 0.0;
+	if (isinf(drop))
+		return 1.0;
+	delta = drop / (drop + kept) * (1.0 + 1e-12);
+	return delta < 1.0 ? delta : 1.0;
+}
+
+/* mass: the deepest 1/4-nat bin cut whose delta is <= eps. */
+static void
+sel_cut_mass(struct attn_engine *e, struct sel *s, int r, double U)
+{
+	struct sel_row *rw = &s->rows[r];
+	double hist[SEL_NB + 1], drop[SEL_NB + 2], kept = 0.0;
+	int64_t deep = 0;
+	int P = e->lo.P;
+
+	memset(hist, 0, sizeof(hist));
+	for (int slot = 0; slot < s->nslots; slot++) {
+		const struct attn_page *pg = &e->pages[s->slot_page[slot]];
+		const float *sc = slot_scores(s, e, slot) + (size_t)r * P;
+		float pm = s->slot_pm[(size_t)slot * e->R + r];
+		int nv = eng_nvis(e, pg, r / e->q->G);
+
+		if (pm == -INFINITY)
+			continue;
+		if (rw->M - pm >= SEL_NB / SEL_BINS) {	/* the whole page is deep */
+			deep += nv;
+			continue;
+		}
+		e->kern->expsum(sc, s->tmp, eng_round_tok(nv), rw->M);
+		for (int t = 0; t < nv; t++) {
+			float x = rw->M - sc[t];
+
+			if (x < SEL_NB / SEL_BINS)
+				hist[(int)(x * SEL_BINS)] += s->tmp[t];
+			else
+				deep++;
+		}
+	}
+	/* drop[b]: mass of bins >= b (and the deep keys) */
+	drop[SEL_NB] = deep * exp(-SEL_DEEP);
+	for (int b = SEL_NB - 1; b >= 0; b--)
+		drop[b] = drop[b + 1] + hist[b];
+	rw->xcut = INFINITY;
+	for (int b = 1; b <= SEL_NB; b++) {
+		kept += hist[b - 1];
+		if (sel_delta(rw, kept, drop[b], 0.0, U) <= s->eps * (1.0 - 1e-9)) {
+			rw->xcut = b / SEL_BINS;
+			return;
+		}
+	}
+}
+
+/* topk: the K-th best score, and how many ties with it are kept. */
+static void
+sel_cut_topk(struct attn_engine *e, struct sel *s, int r)
+{
+	struct sel_row *rw = &s->rows[r];
+	int64_t above = 0;
+
+	if (rw->tn < rw->want || rw->want == 0) {	/* budget: keep all */
+		rw->kth = -INFINITY;
+		rw->quota0 = 0;
+		return;
+	}
+	rw->kth = s->topk[(size_t)r * s->topk_max];
+	for (int slot = 0; slot < s->nslots; slot++) {
+		const float *sc = slot_scores(s, e, slot) + (size_t)r * e->lo.P;
+		int nv = eng_nvis(e, &e->pages[s->slot_page[slot]], r / e->q->G);
+
+		for (int t = 0; t < nv; t++)
+			above += sc[t] > rw->kth;
+	}
+	rw->quota0 = rw->want - above;
+}
+
+/* ---- finish ------------------------------------------------------------- */
+
+/* Row r's weights of one slot into w[nt] (0 where not kept), its sums, and
+ * the keys it keeps marked in @any; returns the kept weights' fp32 sum. */
+static float
+sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
+		int64_t *quota, float *w, uint8_t *any)
+{
+	struct sel_row *rw = &s->rows[r];
+	const float *sc = slot_scores(s, e, slot) + (size_t)r * e->lo.P;
+	const struct attn_page *pg = &e->pages[s->slot_page[slot]];
+	int nv = eng_nvis(e, pg, r / e->q->G), nt = eng_round_tok(nv);
+	float z = 0.0f, dz = 0.0f;
+
+	if (s->slot_pm[(size_t)slot * e->R + r] == -INFINITY) {
+		memset(w, 0, (size_t)e->lo.P * sizeof(float));
+		return 0.0f;
+	}
+	e->kern->expsum(sc, w, nt, rw->M);
+	for (int t = 0; t < nv; t++) {
+		if (sel_keep(s, rw, sc[t], quota)) {
+			z += w[t];
+			any[t] = 1;
+			rw->entries++;
+		} else {
+			dz += w[t];
+			rw->uf += w[t] == 0.0f;
+			w[t] = 0.0f;
+		}
+	}
+	rw->ks += z;
+	rw->ds += dz;
+	return z;
+}
+
+/* Weights of every row for one slot, then V for the keys any row kept. */
+static void
+sel_finish_slot(struct attn_engine *e, struct sel *s, int slot, int64_t *quota)
+{
+	const struct attn_page *pg = &e->pages[s->slot_page[slot]];
+	int P = e->lo.P, R = e->R, n = 0;
+	float *z = acc_cur(&e->acc) + R;
+	uint8_t any[256] = { 0 }, idx[256];
+
+	for (int r = 0; r < R; r++)
+		z[r] += sel_row_weights(e, s, r, slot, &quota[r],
+					s->wbuf + (size_t)r * P, any);
+	for (int t = 0; t < pg->n; t++)
+		if (any[t])
+			idx[n++] = (uint8_t)t;
+	if (n == 0)
+		return;
+	for (int r = 0; r < R; r++) {		/* compact: idx[j] >= j */
+		float *w = s->wbuf + (size_t)r * P;
+
+		for (int j = 0; j < n; j++)
+			w[j] = w[idx[j]];
+	}
+	e->kern->vacc(e->lo.dt, s->wbuf, R, P, pg->v, e->lo.d, idx, n,
+		      acc_cur_o(&e->acc), NULL, 0);
+	acc_page_done(&e->acc);
+	e->last.pages_used++;
+	e->last.v_bytes += (int64_t)n * e->lo.d * (int64_t)e->es;
+}
+
+static void
+sel_rowstats(struct attn_engine *e, struct sel *s, int r,
+	     struct attn_row_stats *st, double U)
+{
+	const struct sel_row *rw = &s->rows[r];
+	int64_t kb = (int64_t)e->lo.d * (int64_t)e->es, kbytes = 0;
+
+	/* K bytes this row's own walk needed: the scored pages whose bound is
+	 * not below the one it stopped at (pages without a summary count). */
+	for (int slot = 0; slot < s->nslots; slot++) {
+		int p = s->slot_page[slot];
+		int nv = eng_nvis(e, &e->pages[p], r / e->q->G);
+
+		if (!e->pages[p].kmin || s->B[(size_t)r * s->np + p] >= rw->stopb)
+			kbytes += nv * kb;
+	}
+	st->entries = rw->entries;
+	st->bytes = kbytes + rw->entries * kb;
+	if (rw->vis == 0)
+		st->delta = 0.0;
+	else if (rw->M == -INFINITY)
+		st->delta = 1.0;	/* the budget scored none of its keys */
+	else
+		st->delta = sel_delta(rw, rw->ks, rw->ds, (double)rw->uf, U);
+}
+
+static int
+sel_prepare(struct attn_engine *e, const struct attn_policy *pol)
+{
+	struct sel *s = e->sel;
+	int64_t want = 0;
+	int err;
+
+	if (!s) {
+		s = e->sel = calloc(1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+	}
+	if (pol->kind == ATTN_POLICY_TOPK) {
+		int64_t n = 0;
+
+		for (int p = 0; p < e->npages; p++)
+			n += eng_nvis(e, &e->pages[p], e->q->L - 1);
+		want = pol->topk < n ? pol->topk : n;
+	}
+	err = sel_reserve(e, s, want);
+	if (err)
+		return err;
+	s->np = e->npages;
+	s->nslots = 0;
+	s->kind = pol->kind;
+	s->eps = pol->eps;
+	s->budget = pol->budget;
+	s->spent = 0;
+	s->topk_max = want;
+	memset(s->rows, 0, (size_t)e->R * sizeof(*s->rows));
+	for (int r = 0; r < e->R; r++) {
+		s->rows[r].M = -INFINITY;
+		s->rows[r].xcut = INFINITY;
+		s->rows[r].kth = -INFINITY;
+	}
+	return 0;
+}
+
+int
+sel_partial(struct attn_engine *e, const struct attn_policy *pol, float *o,
+	    float *lse, struct attn_row_stats *stats)
+{
+	struct sel *s;
+	int64_t *quota;
+	float *m0;
+	int err = sel_prepare(e, pol);
+
+	if (err)
+		return err;
+	s = e->sel;
+	sel_bounds(e, s);
+	for (int r = 0; r < e->R; r++)
+		if (pol->kind == ATTN_POLICY_TOPK)
+			s->rows[r].want = s->rows[r].vis < s->topk_max ?
+					  s->rows[r].vis : s->topk_max;
+	for (int p = 0; p < s->np; p++)
+		e->last.pages += eng_nvis(e, &e->pages[p], e->q->L - 1) > 0;
+	sel_visit(e, s);
+
+	/* The row maxima fix the accumulator's scale; the sbuf scratch (R * P
+	 * floats, P >= 16) holds them and, 8-byte aligned, the tie quotas. */
+	m0 = e->sbuf;
+	quota = (int64_t *)(void *)(e->sbuf + 2 * (size_t)e->R);
+	for (int r = 0; r < e->R; r++) {
+		double U = s->rows[r].M == -INFINITY ? 0.0 : sel_unscored(e, s, r);
+
+		if (s->kind == ATTN_POLICY_MASS && s->rows[r].M > -INFINITY)
+			sel_cut_mass(e, s, r, U);
+		else if (s->kind == ATTN_POLICY_TOPK)
+			sel_cut_topk(e, s, r);
+		s->rows[r].U = U;
+		m0[r] = s->rows[r].M;
+	}
+	err = acc_begin(&e->acc, &e->s_acc, e->R, e->lo.d, m0);
+	if (err)
+		return err;
+	for (int r = 0; r < e->R; r++)
+		quota[r] = s->rows[r].quota0;
+	for (int slot = 0; slot < s->nslots; slot++)
+		sel_finish_slot(e, s, slot, quota);
+	acc_finish(&e->acc, o, lse);
+	for (int r = 0; stats && r < e->R; r++)
+		sel_rowstats(e, s, r, &stats[r], s->rows[r].U);
+	e->mode = ENG_SELECT;
+	return 0;
+}
+
+/* Replays sel_finish_slot's choices for one row. */
+int
+sel_kept(const struct attn_engine *e, int row, int64_t *pos, int64_t cap,
+	 int64_t *count)
+{
+	const struct sel *s = e->sel;
+	const struct sel_row *rw = &s->rows[row];
+	int64_t quota = rw->quota0, n = 0;
+	int i = row / e->lastG;
+
+	for (int slot = 0; slot < s->nslots; slot++) {
+		int p = s->slot_page[slot];
+		const float *sc = s->slots + ((size_t)slot * e->R + row) * e->lo.P;
+		int64_t lim = e->lastqpos + i - e->ppos[p] + 1;
+		int nv = lim <= 0 ? 0 : lim >= e->pn[p] ? e->pn[p] : (int)lim;
+
+		for (int t = 0; t < nv; t++)
+			if (sel_keep(s, rw, sc[t], &quota)) {
+				if (n < cap)
+					pos[n] = e->ppos[p] + t;
+				n++;
+			}
+	}
+	*count = n;
+	return n > cap ? -ENOSPC : 0;
+}
