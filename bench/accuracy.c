@@ -39,7 +39,8 @@
  * and pooled over all heads and steps: relative L2 error
  * ||O - O_exact||_F / ||O_exact||_F, softmax mass kept, bytes read, needle
  * recovery (acc_needle_find), and for hgca the certified bound delta next
- * to the dropped mass measured from its lse.
+ * to the true dropped mass: 1 - the float64 softmax mass of the keys the
+ * engine kept (attn_engine_kept).
  */
 #include "config.h"
 
@@ -104,8 +105,8 @@ struct group_eval {
 	float *o, *lse;
 	struct acc_row *rows;
 	struct rng rng;
-	bool needle[64];
-	double depth[64];
+	bool needle[ACC_MAX_G];
+	double depth[ACC_MAX_G];
 	struct acc_drow *drows;		/* output: hgca mass rows */
 	size_t ndrows, cap;
 	double resolution;
@@ -480,7 +481,7 @@ eval_group(const struct acc_run *run, const struct acc_group *grp, int ci,
 	rng_seed(&ev->rng, seed ^ ((uint64_t)ci << 40) ^ ((uint64_t)gi << 20));
 	for (int t = 0; t < grp->T && !err; t++) {
 		err = acc_step_compute(&ev->st, grp, t);
-		for (int g = 0; g < grp->G && g < 64; g++)
+		for (int g = 0; g < grp->G && g < ACC_MAX_G; g++)
 			ev->needle[g] = acc_needle_find(grp, &ev->st, g, &ev->depth[g]);
 		for (int mi = 0; mi < run->nm && !err; mi++)
 			err = eval_method(ev, run, grp, ci, gi, mi);
@@ -555,7 +556,7 @@ run_setup(struct acc_run *run, const struct opts *o, struct shared *sh)
 	run->P = PAGE;
 	if (sh->tr) {
 		const struct trace_dims *dm = trace_get_dims(sh->tr);
-		if (dm->d > ACC_MAX_D || dm->hq / dm->hkv > 64)
+		if (dm->d > ACC_MAX_D || dm->hq / dm->hkv > ACC_MAX_G)
 			return -ENOTSUP;
 		run->trace = true;
 		snprintf(run->source, sizeof(run->source), "trace %s: %d layer(s)",

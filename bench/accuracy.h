@@ -23,6 +23,7 @@
 #define ACC_NEEDLE_COS 0.9	/* see acc_needle_find */
 #define ACC_DEPTH_BINS 10
 #define ACC_MAX_D 1024		/* largest head dimension */
+#define ACC_MAX_G 64		/* most query heads per KV head */
 
 /*
  * One KV head and the G query heads that share it, over T decode steps: the
@@ -244,8 +245,8 @@ struct acc_run {
 	struct acc_stats *stats;	/* [nctx][nm][nheads] */
 	struct acc_drow *drows;
 	size_t ndrows;
-	double resolution;	/* max |1 - kept| of exact rows: how well an
-				 * fp32 lse measures the kept mass */
+	double resolution;	/* max |1 - kept| of exact rows: the float64
+				 * rounding of a measured kept mass */
 	double secs;
 };
 

@@ -11,16 +11,9 @@ bench_libaccuracy_la_SOURCES = \
 	bench/trace.c \
 	bench/trace.h
 
-# accuracy.h needs the engine's interface; until the engine's sources list it,
-# ship it from here.
-EXTRA_DIST += attn/paged.h
-
 ACCURACY_LIBS = bench/libaccuracy.la tests/libtesthelp.la attn/libattn.la -lm
 
-# bench/accuracy calls the paged engine (attn/paged.h).  Until the engine is
-# in attn/libattn.la the program is not built by default: EXTRA_PROGRAMS,
-# built on request with `make bench/accuracy` once the engine has landed.
-EXTRA_PROGRAMS = bench/accuracy
+noinst_PROGRAMS += bench/accuracy
 bench_accuracy_SOURCES = \
 	bench/accuracy.c \
 	bench/accuracy_hgca.c \

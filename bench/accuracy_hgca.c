@@ -21,6 +21,7 @@ struct acc_pages {
 	struct attn_page *desc;	/* [npages] every page, summaries of full ones */
 	struct attn_page *vis;	/* [npages] scratch: the pages of one step */
 	struct attn_row_stats *stats;	/* [G] */
+	int64_t *kept;		/* [n] scratch: positions a row kept */
 };
 
 void
@@ -35,11 +36,12 @@ acc_pages_free(struct acc_pages *pg)
 	free(pg->desc);
 	free(pg->vis);
 	free(pg->stats);
+	free(pg->kept);
 	free(pg);
 }
 
 static int
-pages_alloc(struct acc_pages *pg, int G)
+pages_alloc(struct acc_pages *pg, int G, int64_t n)
 {
 	size_t np = (size_t)pg->npages, pb = attn_page_bytes(&pg->lo);
 
@@ -50,8 +52,9 @@ pages_alloc(struct acc_pages *pg, int G)
 	pg->desc = calloc(np, sizeof(*pg->desc));
 	pg->vis = calloc(np, sizeof(*pg->vis));
 	pg->stats = calloc((size_t)G, sizeof(*pg->stats));
+	pg->kept = malloc((size_t)n * sizeof(*pg->kept));
 	return pg->k && pg->v && pg->kmin && pg->kmax && pg->desc && pg->vis &&
-	       pg->stats ? 0 : -ENOMEM;
+	       pg->stats && pg->kept ? 0 : -ENOMEM;
 }
 
 int
@@ -65,7 +68,7 @@ acc_pages_build(struct acc_pages **out, const struct acc_group *grp, int P)
 		return -ENOMEM;
 	pg->lo = (struct attn_layout){ .d = grp->d, .P = P, .dt = grp->dt };
 	pg->npages = (grp->n + P - 1) / P;
-	err = pages_alloc(pg, grp->G);
+	err = pages_alloc(pg, grp->G, grp->n);
 	if (err) {
 		acc_pages_free(pg);
 		return err;
@@ -110,19 +113,48 @@ pages_visible(struct acc_pages *pg, const struct acc_step *st,
 	return (int)np;
 }
 
-/* One engine call for the rows [g0, g0 + nrows) of the step. */
+/*
+ * The softmax mass of row @g's exact (float64) attention on the keys that
+ * row @row of the engine's last call kept: the kept mass measured exactly,
+ * so that the certified delta can be checked against the true dropped mass
+ * 1 - kept without the fp32 rounding of the engine's lse in the way.
+ */
+static int
+hgca_kept(struct attn_engine *e, struct acc_pages *pg,
+	  const struct acc_group *grp, const struct acc_step *st, int row,
+	  int g, double *kept)
+{
+	const double *s = st->s + (size_t)g * grp->n;
+	int64_t count;
+	double sum = 0.0;
+	int err = attn_engine_kept(e, row, pg->kept, grp->n, &count);
+
+	if (err)
+		return err;
+	for (int64_t i = 0; i < count; i++)
+		sum += exp(s[pg->kept[i]] - st->lse[g]);
+	*kept = sum;
+	return 0;
+}
+
+/* One engine call for the rows [g0, g0 + nrows) of the step; their exact
+ * kept masses into kept[g0 ..]. */
 static int
 hgca_call(struct attn_engine *e, struct acc_pages *pg, int np,
 	  const struct acc_group *grp, const struct acc_step *st,
-	  const struct attn_policy *pol, int g0, int nrows, float *o, float *lse)
+	  const struct attn_policy *pol, int g0, int nrows, float *o, float *lse,
+	  double *kept)
 {
 	struct attn_query q = {
 		.q = grp->q + ((size_t)st->t * grp->G + g0) * grp->d, .L = 1,
 		.G = nrows, .d = grp->d, .pos = grp->pos[st->t], .scale = grp->scale,
 	};
+	int err = attn_paged_partial(e, &q, pg->vis, np, pol, o + (size_t)g0 * grp->d,
+				     lse + g0, pg->stats + g0);
 
-	return attn_paged_partial(e, &q, pg->vis, np, pol, o + (size_t)g0 * grp->d,
-				  lse + g0, pg->stats + g0);
+	for (int r = 0; r < nrows && !err; r++)
+		err = hgca_kept(e, pg, grp, st, r, g0 + r, &kept[g0 + r]);
+	return err;
 }
 
 int
@@ -135,6 +167,7 @@ acc_hgca_step(struct attn_engine *e, struct acc_pages *pg,
 	int64_t nfull;
 	int np = pages_visible(pg, st, &nfull), err = 0;
 	double meta = m->kind == ACC_HGCA ? (double)nfull * acc_summary_bytes(grp) : 0.0;
+	double kept[ACC_MAX_G];
 
 	if (m->frac > 0.0) {
 		/* A cap per query row, as every baseline has: one call per row
@@ -144,16 +177,16 @@ acc_hgca_step(struct attn_engine *e, struct acc_pages *pg,
 		double page = (double)attn_page_bytes(&pg->lo) * 2.0;
 		pol.budget = (int64_t)(cap > page ? cap : page);
 		for (int g = 0; g < grp->G && !err; g++)
-			err = hgca_call(e, pg, np, grp, st, &pol, g, 1, o, lse);
+			err = hgca_call(e, pg, np, grp, st, &pol, g, 1, o, lse, kept);
 	} else {
-		err = hgca_call(e, pg, np, grp, st, &pol, 0, grp->G, o, lse);
+		err = hgca_call(e, pg, np, grp, st, &pol, 0, grp->G, o, lse, kept);
 	}
 	if (err)
 		return err;
 	for (int g = 0; g < grp->G; g++) {
 		rows[g].bytes = (double)pg->stats[g].bytes;
 		rows[g].meta = meta;
-		rows[g].kept = exp((double)lse[g] - st->lse[g]);
+		rows[g].kept = kept[g];
 		rows[g].delta = m->kind == ACC_HGCA ? pg->stats[g].delta : NAN;
 	}
 	return 0;

@@ -209,8 +209,9 @@ print_delta(const struct acc_run *r)
 	size_t v = delta_violations(r, &tol);
 
 	printf("delta check over %zu hgca mass rows: %zu with dropped mass > delta + %.2g\n"
-	       "  (tolerance: twice the largest |1 - kept| of the exact rows, %.2g, i.e. how\n"
-	       "  finely an fp32 lse measures the kept mass)\n\n",
+	       "  (dropped = 1 - the float64 softmax mass of the keys the engine kept;\n"
+	       "  tolerance: twice the largest |1 - kept| of the exact rows, %.2g, i.e. the\n"
+	       "  float64 rounding of that measurement)\n\n",
 	       r->ndrows, v, tol, r->resolution);
 }
 

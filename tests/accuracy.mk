@@ -5,6 +5,6 @@ tests_accuracy_trace_LDADD = $(ACCURACY_LIBS)
 tests_accuracy_base_LDADD = $(ACCURACY_LIBS)
 TESTS += tests/accuracy_trace tests/accuracy_base
 
-# End to end through bench/accuracy (needs the engine; joins TESTS with the
-# program, see bench/accuracy.mk).
+# End to end through bench/accuracy on a small workload (a few seconds).
+TESTS += tests/accuracy_cli.sh
 EXTRA_DIST += tests/accuracy_cli.sh

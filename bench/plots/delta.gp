@@ -8,18 +8,12 @@ set datafile separator ","
 set terminal pngcairo size 900,650 font ",11"
 set output dir . "/delta.png"
 
-floor = 1e-9		# dropped mass below this (or measured <= 0) is drawn here
+floor = 1e-9		# dropped mass below this (or 0) is drawn here
 clamp(v) = v > floor ? v : floor
 is(m, p) = strcol(1) eq m && (p eq "" || strcol(2) eq p)
 
-# The measurement's resolution (dropped mass is measured from fp32 lse).
-stats f using "tol" nooutput
-tol = STATS_max
-set arrow from tol, graph 0 to tol, graph 1 nohead dt 3 lc rgb "#888888"
-set label "  resolution of the measurement" at tol, graph 0.04 left tc rgb "#555555"
-
 set title "Certified bound {/Symbol d} against the true dropped mass (hgca mass:EPS)"
-set xlabel "true dropped softmax mass (1 - exp(lse - lse_{exact}))"
+set xlabel "true dropped softmax mass (float64, over the keys the engine kept)"
 set ylabel "certified bound {/Symbol d}"
 set logscale xy
 set format xy "10^{%L}"
