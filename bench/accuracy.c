@@ -153,10 +153,10 @@ parse_ctx(const char *s, struct opts *o)
 static void
 opts_defaults(struct opts *o)
 {
-	static const int64_t full[] = { 32768, 65536, 131072 }, quick[] = { 8192, 32768 };
+	static const int64_t full[] = { 32768, 65536, 131072 }, quick[] = { 8192, 16384, 32768 };
 	const int64_t *c = o->quick ? quick : full;
 
-	o->nctx = o->quick ? 2 : 3;
+	o->nctx = 3;
 	memcpy(o->ctx, c, (size_t)o->nctx * sizeof(*c));
 	o->heads = o->quick ? 2 : 4;
 	o->steps = o->quick ? 16 : 32;

@@ -28,14 +28,20 @@ ACCURACY_PLOTS = \
 	bench/plots/error_vs_bytes.gp \
 	bench/plots/needle_depth.gp \
 	bench/plots/delta.gp
-EXTRA_DIST += $(ACCURACY_PLOTS)
+# The plots of the full run shown in README.md, and that run's output.
+EXTRA_DIST += $(ACCURACY_PLOTS) \
+	bench/plots/accuracy.txt \
+	bench/plots/delta.png \
+	bench/plots/error_vs_bytes.png \
+	bench/plots/needle_depth.png
 
 # The full run, its CSV files and the plots (needs gnuplot):
 #   make accuracy-plots [ACCURACY_FLAGS=--quick] [ACCURACY_OUT=dir]
 ACCURACY_OUT = accuracy-out
 accuracy-plots: bench/accuracy$(EXEEXT)
 	$(MKDIR_P) $(ACCURACY_OUT)
-	bench/accuracy$(EXEEXT) $(ACCURACY_FLAGS) --csv $(ACCURACY_OUT) | tee $(ACCURACY_OUT)/accuracy.txt
+	bench/accuracy$(EXEEXT) $(ACCURACY_FLAGS) --csv $(ACCURACY_OUT) >$(ACCURACY_OUT)/accuracy.txt
+	cat $(ACCURACY_OUT)/accuracy.txt
 	for p in $(ACCURACY_PLOTS); do \
 	  gnuplot -e "dir='$(ACCURACY_OUT)'" $(top_srcdir)/$$p || exit 1; \
 	done
