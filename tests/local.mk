@@ -10,3 +10,4 @@ tests_attn_convert_LDADD = $(TEST_LIBS)
 tests_attn_ref_LDADD = $(TEST_LIBS)
 tests_attn_merge_LDADD = $(TEST_LIBS)
 TESTS += tests/attn_convert tests/attn_ref tests/attn_merge
+include tests/transport.mk

@@ -1,0 +1,19 @@
+# tests/transport.mk: tests of the shared-memory transport, hgcad, the
+# client library and hgcactl (included from tests/local.mk).  Every test
+# that talks to a daemon starts its own on a private socket.
+noinst_LTLIBRARIES += tests/libtransporthelp.la
+tests_libtransporthelp_la_SOURCES = tests/transport_help.c \
+	tests/transport_help.h
+
+TRANSPORT_LIBS = tests/libtransporthelp.la $(TEST_LIBS) $(PTHREAD_LIBS)
+CLIENT_TEST_LIBS = client/libhgca-client.la shm/libshm.la $(TRANSPORT_LIBS)
+
+check_PROGRAMS += tests/shm_ring
+tests_shm_ring_LDADD = shm/libshm.la $(TRANSPORT_LIBS)
+TESTS += tests/shm_ring
+
+TRANSPORT_TESTS = tests/transport_handshake tests/transport_nop
+check_PROGRAMS += $(TRANSPORT_TESTS)
+TESTS += $(TRANSPORT_TESTS)
+tests_transport_handshake_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_nop_LDADD = $(CLIENT_TEST_LIBS)
