@@ -8,17 +8,43 @@
 #include "client/client_pvt.h"
 #include "shm/msg.h"
 
+/* Read one reply into @buf (HGCA_MSG_MAX bytes): its length, or an error
+ * (notices and a hang-up end the handle). */
+static int
+read_reply(struct hgca *h, unsigned char *buf, uint16_t *type)
+{
+	struct hgca_msg_hdr r;
+	uint16_t version;
+	ssize_t n = shm_msg_recv(h->sock, buf, HGCA_MSG_MAX, NULL,
+				 CLIENT_TIMEOUT_MS);
+
+	if (n == -ECONNRESET)
+		return client_check_conn(h) ? h->err
+					    : client_fail(h, -ECONNRESET);
+	if (n < 0)
+		return n == -EMSGSIZE ? client_fail(h, -EPROTO) : (int)n;
+	if (shm_msg_check(buf, (size_t)n, type, &version) < 0)
+		return client_fail(h, -EPROTO);
+	memcpy(&r, buf, sizeof(r));
+	if (*type == HGCA_MSG_QUARANTINE)
+		return client_fail(h, -EPROTO);
+	if (*type == HGCA_MSG_SHUTDOWN)
+		return client_fail(h, -ECONNRESET);
+	if (*type == HGCA_MSG_ERROR)
+		return r.status < 0 ? r.status : -EPROTO;
+	return (int)n;
+}
+
 /*
- * Send @req and wait for the reply of the same type (its length is
- * returned) or an error (its status).  Notices end the handle.
+ * Send @req and wait for the reply of the same type, copied into @reply
+ * (at most @size bytes; its length is returned) or an error (its status).
  */
 static int
 rpc(struct hgca *h, void *req, uint16_t type, uint32_t len, void *reply,
     size_t size)
 {
-	struct hgca_msg_hdr r;
-	uint16_t rtype, version;
-	ssize_t n;
+	unsigned char buf[HGCA_MSG_MAX];
+	uint16_t rtype;
 	int rc;
 
 	if (h->err)
@@ -29,22 +55,13 @@ rpc(struct hgca *h, void *req, uint16_t type, uint32_t len, void *reply,
 		return client_fail(h, -ECONNRESET);
 	if (rc < 0)
 		return rc;
-	n = shm_msg_recv(h->sock, reply, size, NULL, CLIENT_TIMEOUT_MS);
-	if (n == -ECONNRESET)
-		return client_check_conn(h) ? h->err
-					    : client_fail(h, -ECONNRESET);
-	if (n < 0)
-		return n == -EMSGSIZE ? client_fail(h, -EPROTO) : (int)n;
-	if (shm_msg_check(reply, (size_t)n, &rtype, &version) < 0)
+	rc = read_reply(h, buf, &rtype);
+	if (rc < 0)
+		return rc;
+	if (rtype != type || (size_t)rc > size)
 		return client_fail(h, -EPROTO);
-	memcpy(&r, reply, sizeof(r));
-	if (rtype == HGCA_MSG_QUARANTINE)
-		return client_fail(h, -EPROTO);
-	if (rtype == HGCA_MSG_SHUTDOWN)
-		return client_fail(h, -ECONNRESET);
-	if (rtype == HGCA_MSG_ERROR)
-		return r.status < 0 ? r.status : -EPROTO;
-	return rtype == type ? (int)n : client_fail(h, -EPROTO);
+	memcpy(reply, buf, (size_t)rc);
+	return rc;
 }
 
 int
@@ -73,6 +90,7 @@ hgca_admin_status(struct hgca *h, struct hgca_status *st)
 	st->spin_ns = s.spin_ns;
 	st->rights = s.rights;
 	st->proto_version = s.h.version;
+	st->regions = s.regions;
 	return 0;
 }
 

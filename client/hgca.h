@@ -158,6 +158,9 @@ struct hgca_status {
 	uint32_t spin_ns;	/* spin budget now */
 	uint32_t rights;	/* this handle's rights */
 	uint32_t proto_version;
+	uint32_t regions;	/* client regions mapped, including those of
+				 * gone clients whose work is draining */
+	uint32_t reserved;
 };
 
 /* The daemon's status.  0; -ECONNRESET; -ETIMEDOUT; -EPROTO; -EINVAL. */

@@ -111,6 +111,7 @@ print_status(struct hgca *h)
 	printf("quarantined     %llu\n", (unsigned long long)s.quarantined);
 	printf("connections     %u\n", s.connections);
 	printf("clients         %u\n", s.clients);
+	printf("regions         %u\n", s.regions);
 	printf("your rights     %s\n", rights_name(s.rights));
 	if (s.clients)
 		print_clients(h);

@@ -172,6 +172,7 @@ on_status(struct conn *cn)
 	s.pollers = dataplane_pollers(d->dp);
 	s.spin_ns = (uint32_t)d->spin_ns;
 	s.rights = cn->rights;
+	s.regions = client_count();
 	conn_send(cn, &s, HGCA_MSG_STATUS, sizeof(s), 0);
 }
 

@@ -103,7 +103,7 @@ struct hgca_msg_status {
 	uint32_t pollers;
 	uint32_t spin_ns;	/* current spin budget */
 	uint32_t rights;	/* the asker's rights */
-	uint32_t pad;
+	uint32_t regions;	/* regions mapped, draining ones included */
 };
 
 /* One client, as listed by HGCA_MSG_CLIENTS.

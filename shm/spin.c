@@ -18,7 +18,11 @@ shm_spin_init(struct shm_spin *s, uint64_t cap_ns)
 uint64_t
 shm_spin_limit(const struct shm_spin *s)
 {
-	if (s->avg_ns <= s->cap_ns)
+	/* Only a peer idle for far longer than the budget makes us spin
+	 * less: waits a few times the budget are what sleeping itself
+	 * costs (the peer's wake-up), and shrinking then would make every
+	 * wait sleep, which makes every wait long: a spiral. */
+	if (s->avg_ns <= SHM_SPIN_IDLE_X * s->cap_ns)
 		return s->cap_ns;
 	return s->cap_ns < SHM_SPIN_FLOOR_NS ? s->cap_ns : SHM_SPIN_FLOOR_NS;
 }
@@ -26,10 +30,10 @@ shm_spin_limit(const struct shm_spin *s)
 void
 shm_spin_learn(struct shm_spin *s, uint64_t waited_ns)
 {
-	uint64_t clip = 4 * s->cap_ns + SHM_SPIN_FLOOR_NS;
+	uint64_t clip = 2 * SHM_SPIN_IDLE_X * s->cap_ns + SHM_SPIN_FLOOR_NS;
 
-	/* Clipped, so one long idle period does not stop spinning for the
-	 * next dozen waits; weight 1/8 forgets in about ten waits. */
+	/* Clipped, so that one long idle period does not stop spinning for
+	 * long; weight 1/8 forgets in about ten waits. */
 	if (waited_ns > clip)
 		waited_ns = clip;
 	s->avg_ns = s->avg_ns - s->avg_ns / 8 + waited_ns / 8;

@@ -2,8 +2,8 @@
  * spin.h - how long a waiter spins before it sleeps on a doorbell.
  *
  * Bounded and adaptive: a waiter spins at most cap_ns, and spins only a
- * short floor when its recent waits (a moving average) were longer than
- * the cap anyway, since then spinning would only burn the core.  The cap
+ * short floor when its recent waits (a moving average) were far longer
+ * than the cap (an idle peer), since then spinning only burns the core.  The cap
  * itself shrinks when runnable threads outnumber the cores we may run on
  * (shm_spin_scale()), so spinning never steals a core from real work.
  */
@@ -20,6 +20,7 @@ struct shm_spin {
 };
 
 #define SHM_SPIN_FLOOR_NS 1000	/* spin at least this, unless cap is 0 */
+#define SHM_SPIN_IDLE_X 64	/* average wait / cap that means "idle peer" */
 
 static inline uint64_t
 shm_now_ns(void)

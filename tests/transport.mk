@@ -12,8 +12,14 @@ check_PROGRAMS += tests/shm_ring
 tests_shm_ring_LDADD = shm/libshm.la $(TRANSPORT_LIBS)
 TESTS += tests/shm_ring
 
-TRANSPORT_TESTS = tests/transport_handshake tests/transport_nop
+TRANSPORT_TESTS = tests/transport_handshake tests/transport_nop \
+	tests/transport_auth tests/transport_quarantine tests/transport_death \
+	tests/transport_drain
 check_PROGRAMS += $(TRANSPORT_TESTS)
 TESTS += $(TRANSPORT_TESTS)
 tests_transport_handshake_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_nop_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_auth_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_quarantine_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_death_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_drain_LDADD = $(CLIENT_TEST_LIBS)

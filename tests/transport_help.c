@@ -204,7 +204,7 @@ td_log_has(const struct td *d, const char *needle)
 }
 
 int
-td_run_as(uid_t id, int (*fn)(void *arg), void *arg)
+td_run_as(uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg)
 {
 	pid_t pid = fork();
 	int status;
@@ -212,8 +212,8 @@ td_run_as(uid_t id, int (*fn)(void *arg), void *arg)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setresgid(id, id, id) < 0 ||
-		    setresuid(id, id, id) < 0)
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
 			_exit(126);
 		_exit(fn(arg));
 	}

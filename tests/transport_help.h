@@ -48,9 +48,9 @@ bool td_log_has(const struct td *d, const char *needle);
 /* Arm alarm(@seconds); on expiry kill every daemon started and bail out. */
 void td_watchdog(unsigned seconds);
 
-/* Fork; the child drops to uid/gid @id and returns what @fn returns as its
- * exit status.  Returns that status, or -1. */
-int td_run_as(uid_t id, int (*fn)(void *arg), void *arg);
+/* Fork; the child drops to @uid and @gid (no supplementary groups) and
+ * exits with what @fn returns.  Returns that status, or -1. */
+int td_run_as(uid_t uid, gid_t gid, int (*fn)(void *arg), void *arg);
 
 /* Wait until @cond(arg) is true, up to @ms milliseconds.  True if it was. */
 bool td_until(bool (*cond)(void *arg), void *arg, int ms);
