@@ -91,6 +91,7 @@ hgca_admin_status(struct hgca *h, struct hgca_status *st)
 	st->rights = s.rights;
 	st->proto_version = s.h.version;
 	st->regions = s.regions;
+	st->pid = s.pid;
 	return 0;
 }
 

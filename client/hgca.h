@@ -160,7 +160,7 @@ struct hgca_status {
 	uint32_t proto_version;
 	uint32_t regions;	/* client regions mapped, including those of
 				 * gone clients whose work is draining */
-	uint32_t reserved;
+	int32_t pid;		/* the daemon's process id */
 };
 
 /* The daemon's status.  0; -ECONNRESET; -ETIMEDOUT; -EPROTO; -EINVAL. */

@@ -101,7 +101,8 @@ print_status(struct hgca *h)
 	if (rc < 0)
 		die("status", rc);
 	up = (unsigned long long)(s.uptime_ns / 1000000000u);
-	printf("hgcad %s (protocol %u)\n", s.version, s.proto_version);
+	printf("hgcad %s (protocol %u), pid %d\n", s.version, s.proto_version,
+	       s.pid);
 	printf("uptime          %llud %02llu:%02llu:%02llu\n", up / 86400,
 	       up / 3600 % 24, up / 60 % 60, up % 60);
 	printf("event backend   %s\n", s.backend);

@@ -19,6 +19,14 @@
 void (*client_on_quarantine)(struct client *c);
 
 static _Atomic unsigned nclients;
+static _Atomic uint64_t nquarantined;
+
+uint64_t
+client_quarantined_total(void)
+{
+	/* Relaxed: a statistic. */
+	return atomic_load_explicit(&nquarantined, memory_order_relaxed);
+}
 
 unsigned
 client_count(void)
@@ -211,6 +219,7 @@ client_quarantine(struct client *c, const char *why)
 	pthread_mutex_unlock(&c->cq_lock);
 	if (!set_state(c, HGCA_REGION_QUARANTINED))
 		return;
+	atomic_fetch_add_explicit(&nquarantined, 1, memory_order_relaxed);
 	log_warn("client %u (pid %d, uid %u) quarantined: %s", c->id,
 		 (int)c->pid, (unsigned)c->uid, buf);
 	if (client_on_quarantine)

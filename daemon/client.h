@@ -83,6 +83,8 @@ void client_unref(struct client *c);
 
 /* Clients that exist now (with a region mapped), across all threads. */
 unsigned client_count(void);
+/* Clients quarantined since start. */
+uint64_t client_quarantined_total(void);
 
 static inline uint32_t
 client_state(const struct client *c)

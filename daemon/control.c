@@ -232,10 +232,8 @@ take_quarantined(struct control *ctl, bool notify)
 		struct conn *cn = c->conn;
 
 		next = c->next_event;
-		if (cn && notify) {
-			ctl->quarantines++;
+		if (cn && notify)
 			conn_end(cn, HGCA_MSG_QUARANTINE, -EPROTO, c->why);
-		}
 		client_unref(c);
 	}
 }

@@ -166,13 +166,14 @@ on_status(struct conn *cn)
 	snprintf(s.backend, sizeof(s.backend), "%s", loop_backend(d->loop));
 	s.uptime_ns = shm_now_ns() - d->start_ns;
 	s.requests = dataplane_requests(d->dp);
-	s.quarantined = cn->ctl->quarantines;
+	s.quarantined = client_quarantined_total();
 	s.clients = cn->ctl->nclients;
 	s.connections = cn->ctl->nconns;
 	s.pollers = dataplane_pollers(d->dp);
 	s.spin_ns = (uint32_t)d->spin_ns;
 	s.rights = cn->rights;
 	s.regions = client_count();
+	s.pid = (int32_t)getpid();
 	conn_send(cn, &s, HGCA_MSG_STATUS, sizeof(s), 0);
 }
 

@@ -37,7 +37,6 @@ struct control {
 	struct conn *conns;
 	unsigned nconns, nclients;
 	uint32_t next_id;
-	uint64_t quarantines;
 	pthread_mutex_t qlock;		/* protects quarantined (leaf lock) */
 	struct client *quarantined;	/* from other threads, with a ref */
 };

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/listen.h"
@@ -70,28 +71,52 @@ fill_addr(struct sockaddr_un *sa, const char *path)
 	snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
 }
 
-/* A socket already at the path: refuse if live, remove if stale. */
+/* 0 when nobody listens on @path (ECONNREFUSED), 1 when someone does
+ * (the connection is queued, or the queue is full: EAGAIN). */
+static int
+probe(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd, rc, e;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return ERR("socket: %s", strerror(errno));
+	fill_addr(&sa, path);
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	close(fd);
+	if (rc == 0 || e == EAGAIN)
+		return 1;
+	return e == ECONNREFUSED ? 0 : ERR("%s: %s", path, strerror(e));
+}
+
+/*
+ * A socket already at the path: refuse if live, remove if stale.  We hold
+ * the lock every hgcad takes, so a listener is either a foreign process or
+ * a daemon that was just killed: its io_uring may keep the socket
+ * accepting for a moment after its death.  Give that a second to pass.
+ */
 static int
 check_existing(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
+	struct timespec pause = { .tv_nsec = 50000000 };
 	struct stat st;
-	int fd, rc;
+	int live = 1;
 
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : ERR("%s: %s", path, strerror(errno));
 	if (!S_ISSOCK(st.st_mode))
 		return ERR("%s exists and is not a socket", path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return ERR("socket: %s", strerror(errno));
-	fill_addr(&sa, path);
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	if (rc == 0)
+	for (int i = 0; i < 20 && live == 1; i++) {
+		if (i)
+			nanosleep(&pause, NULL);
+		live = probe(path, err, errlen);
+	}
+	if (live < 0)
+		return live;
+	if (live)
 		return ERR("another hgcad is listening on %s", path);
-	if (errno != ECONNREFUSED)
-		return ERR("%s: %s", path, strerror(errno));
 	log_info("removing stale socket %s", path);
 	if (unlink(path) < 0)
 		return ERR("unlink %s: %s", path, strerror(errno));

@@ -225,7 +225,7 @@ start(struct hgcad *d, const struct options *o)
 	log_init(o->foreground, d->cfg.log_level);
 	rc = loop_create(d->cfg.backend, &d->loop, why, sizeof(why));
 	if (rc < 0)
-		fatalx("event loop %s: %s", why[0] ? why : "", strerror(-rc));
+		fatalx("event loop: %s", why[0] ? why : strerror(-rc));
 	if (why[0])
 		log_info("io_uring unavailable (%s): using epoll", why);
 	watch_signals(d);

@@ -104,6 +104,8 @@ struct hgca_msg_status {
 	uint32_t spin_ns;	/* current spin budget */
 	uint32_t rights;	/* the asker's rights */
 	uint32_t regions;	/* regions mapped, draining ones included */
+	int32_t pid;		/* the daemon's process id */
+	uint32_t pad;
 };
 
 /* One client, as listed by HGCA_MSG_CLIENTS.

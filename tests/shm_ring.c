@@ -240,7 +240,7 @@ check_spin(void)
 	shm_spin_init(&s, cap);
 	full = shm_spin_limit(&s);
 	for (int i = 0; i < 40; i++)
-		shm_spin_learn(&s, 10 * cap);
+		shm_spin_learn(&s, 1000 * cap);	/* an idle peer */
 	after_long = shm_spin_limit(&s);
 	for (int i = 0; i < 40; i++)
 		shm_spin_learn(&s, cap / 50);

@@ -5,16 +5,18 @@ noinst_LTLIBRARIES += tests/libtransporthelp.la
 tests_libtransporthelp_la_SOURCES = tests/transport_help.c \
 	tests/transport_help.h
 
-TRANSPORT_LIBS = tests/libtransporthelp.la $(TEST_LIBS) $(PTHREAD_LIBS)
-CLIENT_TEST_LIBS = client/libhgca-client.la shm/libshm.la $(TRANSPORT_LIBS)
+TRANSPORT_LIBS = tests/libtransporthelp.la shm/libshm.la $(TEST_LIBS) \
+	$(PTHREAD_LIBS)
+CLIENT_TEST_LIBS = client/libhgca-client.la $(TRANSPORT_LIBS)
 
 check_PROGRAMS += tests/shm_ring
-tests_shm_ring_LDADD = shm/libshm.la $(TRANSPORT_LIBS)
+tests_shm_ring_LDADD = $(TRANSPORT_LIBS)
 TESTS += tests/shm_ring
 
 TRANSPORT_TESTS = tests/transport_handshake tests/transport_nop \
 	tests/transport_auth tests/transport_quarantine tests/transport_death \
-	tests/transport_drain
+	tests/transport_drain tests/transport_backend tests/transport_many \
+	tests/transport_daemon
 check_PROGRAMS += $(TRANSPORT_TESTS)
 TESTS += $(TRANSPORT_TESTS)
 tests_transport_handshake_LDADD = $(CLIENT_TEST_LIBS)
@@ -23,3 +25,6 @@ tests_transport_auth_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_quarantine_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_death_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_drain_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_backend_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_many_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_daemon_LDADD = $(CLIENT_TEST_LIBS)

@@ -4,22 +4,29 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "shm/msg.h"
 #include "tests/transport_help.h"
 
 #define MAX_DAEMONS 8
 
 static pid_t started[MAX_DAEMONS];
+bool td_deny_io_uring;
 
 const char *
 td_bin(const char *rel, char *buf, size_t size)
@@ -72,17 +79,25 @@ write_conf(struct td *d, const char *extra)
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/* Ready when a control hello gets a welcome: a socket that merely
+ * accepts may belong to a daemon just killed (its io_uring lingers). */
 static bool
 accepting(void *arg)
 {
 	const struct td *d = arg;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), rc;
+	struct hgca_msg_hello m = { .flags = HGCA_HELLO_F_CONTROL };
+	unsigned char buf[HGCA_MSG_MAX];
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ssize_t n = -1;
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	shm_msg_init(&m.h, HGCA_MSG_HELLO, sizeof(m));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    shm_msg_send(fd, &m, sizeof(m), -1) == 0)
+		n = shm_msg_recv(fd, buf, sizeof(buf), NULL, 200);
 	close(fd);
-	return rc == 0;
+	return n == sizeof(struct hgca_msg_welcome);
 }
 
 /* Print the daemon's log as TAP comments (when it failed to start). */
@@ -96,6 +111,24 @@ show_log(const struct td *d)
 		printf("# hgcad: %s", line);
 	if (f)
 		fclose(f);
+}
+
+/* In the child: make io_uring_setup fail with ENOSYS. */
+static void
+deny_io_uring(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = 4, .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		_exit(125);
 }
 
 static void
@@ -112,8 +145,29 @@ exec_daemon(const struct td *d, const char *const *args)
 		dup2(fd, STDERR_FILENO);
 		dup2(fd, STDOUT_FILENO);
 	}
+	if (td_deny_io_uring)
+		deny_io_uring();
 	execv(td_bin("daemon/hgcad", bin, sizeof(bin)), (char **)argv);
 	_exit(127);
+}
+
+/* Fork and exec the daemon on d's files; wait until it accepts. */
+static int
+spawn(struct td *d, const char *const *args)
+{
+	int rc;
+
+	d->pid = fork();
+	if (d->pid < 0)
+		return -errno;
+	if (d->pid == 0)
+		exec_daemon(d, args);
+	remember(d->pid, true);
+	if (td_until(accepting, d, 10000))
+		return 0;
+	rc = td_stop(d, SIGKILL);
+	show_log(d);
+	return rc == 128 + SIGKILL ? -ETIMEDOUT : -ECHILD;
 }
 
 int
@@ -130,17 +184,13 @@ td_start(struct td *d, const char *extra, const char *const *args)
 	snprintf(d->log, sizeof(d->log), "%s/hgcad.log", d->dir);
 	if ((rc = write_conf(d, extra)) < 0)
 		return rc;
-	d->pid = fork();
-	if (d->pid < 0)
-		return -errno;
-	if (d->pid == 0)
-		exec_daemon(d, args);
-	remember(d->pid, true);
-	if (td_until(accepting, d, 10000))
-		return 0;
-	rc = td_stop(d, SIGKILL);
-	show_log(d);
-	return rc == 128 + SIGKILL ? -ETIMEDOUT : -ECHILD;
+	return spawn(d, args);
+}
+
+int
+td_restart(struct td *d)
+{
+	return d->pid > 0 ? -EBUSY : spawn(d, NULL);
 }
 
 void
@@ -191,16 +241,22 @@ td_cleanup(struct td *d)
 bool
 td_log_has(const struct td *d, const char *needle)
 {
-	char buf[1 << 16];
+	struct stat st;
+	char *buf;
+	bool found = false;
 	FILE *f = fopen(d->log, "r");
-	size_t n;
 
 	if (!f)
 		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
+	if (fstat(fileno(f), &st) == 0 && (buf = malloc(st.st_size + 1))) {
+		size_t n = fread(buf, 1, st.st_size, f);
+
+		buf[n] = '\0';
+		found = strstr(buf, needle) != NULL;
+		free(buf);
+	}
 	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	return found;
 }
 
 int

@@ -21,6 +21,10 @@ struct td {
 	pid_t pid;		/* 0 when not running */
 };
 
+/* When set, daemons started afterwards run under a seccomp filter that
+ * fails io_uring_setup with ENOSYS, as container runtimes do. */
+extern bool td_deny_io_uring;
+
 /* Path of a built program ("daemon/hgcad"), under $top_builddir. */
 const char *td_bin(const char *rel, char *buf, size_t size);
 
@@ -31,6 +35,9 @@ const char *td_bin(const char *rel, char *buf, size_t size);
  * NULL-terminated or NULL.  0 or -errno.
  */
 int td_start(struct td *d, const char *extra, const char *const *args);
+
+/* Start the stopped daemon @d again with the same files.  0 or -errno. */
+int td_restart(struct td *d);
 
 /* td_start, or "Bail out!" and exit 1 (the test cannot run). */
 void td_start_or_bail(struct td *d, const char *extra,

@@ -151,6 +151,12 @@ static const struct misdeed {
 };
 
 static bool
+neighbour_moved(void *arg)
+{
+	return atomic_load(&good_done) > *(long *)arg;
+}
+
+static bool
 freed(void *arg)
 {
 	struct hgca *ctl = arg;
@@ -160,7 +166,8 @@ freed(void *arg)
 }
 
 static void
-check_misdeed(const struct misdeed *m, struct hgca *ctl, uint64_t *count)
+check_misdeed(const struct misdeed *m, struct hgca *ctl, uint64_t *count,
+	      int *served)
 {
 	struct hgca_connect_opts o = { .entries = 64, .region_size = 2 << 20 };
 	struct hgca_completion c[8];
@@ -168,8 +175,9 @@ check_misdeed(const struct misdeed *m, struct hgca *ctl, uint64_t *count)
 	struct hgca_info in;
 	struct hgca *h;
 	char logged[256];
-	bool cond;
-	int w, s, r, a;
+	bool logged_ok, freed_ok;
+	long before;
+	int w, s, r, a, sr;
 
 	if (hgca_connect_with(d.sock, &o, &h) < 0) {
 		ok(false, "%s: connect", m->name);
@@ -187,13 +195,17 @@ check_misdeed(const struct misdeed *m, struct hgca *ctl, uint64_t *count)
 	r = hgca_reap(h, c, 8);
 	a = hgca_admin_status(h, &st);
 	hgca_disconnect(h);
-	cond = w == -EPROTO && s == -EPROTO && r == -EPROTO &&
-	       a == -EPROTO && td_log_has(&d, logged) &&
-	       td_until(freed, ctl, 3000) &&
-	       hgca_admin_status(ctl, &st) == 0 && st.quarantined == ++*count;
-	ok(cond, "%s: quarantined (wait %d, submit %d, reap %d, status %d), "
-	   "logged, region freed, %llu so far", m->name, w, s, r, a,
-	   (unsigned long long)st.quarantined);
+	logged_ok = td_log_has(&d, logged);
+	freed_ok = td_until(freed, ctl, 5000);
+	before = atomic_load(&good_done);
+	*served += td_until(neighbour_moved, &before, 5000);
+	sr = hgca_admin_status(ctl, &st);
+	ok(w == -EPROTO && s == -EPROTO && r == -EPROTO && a == -EPROTO &&
+	   logged_ok && freed_ok && sr == 0 && st.quarantined == ++*count,
+	   "%s: quarantined (wait %d, submit %d, reap %d, status %d), "
+	   "logged %d, region freed %d, %llu so far (status %d)", m->name, w,
+	   s, r, a, logged_ok, freed_ok, (unsigned long long)st.quarantined,
+	   sr);
 }
 
 int
@@ -202,6 +214,7 @@ main(void)
 	struct hgca_connect_opts co = { .flags = HGCA_CONNECT_CONTROL };
 	struct hgca *ctl;
 	uint64_t count = 0;
+	int served = 0;
 	pthread_t t;
 	int rc;
 
@@ -213,11 +226,13 @@ main(void)
 	}
 	pthread_create(&t, NULL, neighbour, NULL);
 	for (size_t i = 0; i < sizeof(misdeeds) / sizeof(misdeeds[0]); i++)
-		check_misdeed(&misdeeds[i], ctl, &count);
+		check_misdeed(&misdeeds[i], ctl, &count, &served);
 	atomic_store(&stop, 1);
 	pthread_join(t, NULL);
-	ok(atomic_load(&good_bad) == 0 && atomic_load(&good_done) > 100,
-	   "the neighbour never noticed: %ld requests, %ld errors",
+	ok(atomic_load(&good_bad) == 0 &&
+	   served == sizeof(misdeeds) / sizeof(misdeeds[0]),
+	   "the neighbour never noticed: served after each of %d "
+	   "quarantines, %ld requests, %ld errors", served,
 	   atomic_load(&good_done), atomic_load(&good_bad));
 	hgca_disconnect(ctl);
 	rc = td_stop(&d, SIGTERM);
