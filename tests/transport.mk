@@ -16,7 +16,7 @@ TESTS += tests/shm_ring
 TRANSPORT_TESTS = tests/transport_handshake tests/transport_nop \
 	tests/transport_auth tests/transport_quarantine tests/transport_death \
 	tests/transport_drain tests/transport_backend tests/transport_many \
-	tests/transport_daemon
+	tests/transport_daemon tests/transport_man
 check_PROGRAMS += $(TRANSPORT_TESTS)
 TESTS += $(TRANSPORT_TESTS)
 tests_transport_handshake_LDADD = $(CLIENT_TEST_LIBS)
@@ -28,3 +28,16 @@ tests_transport_drain_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_backend_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_many_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_daemon_LDADD = $(CLIENT_TEST_LIBS)
+tests_transport_man_LDADD = $(TRANSPORT_LIBS)
+
+# The example program of hgca_nop_submit(3), cut out of the page, so that
+# the manual's example is compiled and run (by tests/transport_man).
+check_PROGRAMS += tests/man_example
+nodist_tests_man_example_SOURCES = tests/man_example.c
+tests_man_example_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/client
+tests_man_example_LDADD = client/libhgca-client.la
+CLEANFILES += tests/man_example.c
+tests/man_example.c: $(top_srcdir)/man/hgca_nop_submit.3
+	$(AM_V_GEN)$(MKDIR_P) tests && \
+	sed -n '/^\.Sh EXAMPLES/,/^\.Sh [A-DF-Z]/p' $(top_srcdir)/man/hgca_nop_submit.3 | \
+	sed -e '1,/^\.Bd -literal/d' -e '/^\.Ed/,$$d' -e 's/\\e/\\/g' > $@
