@@ -53,7 +53,9 @@ hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	if (shm_ring_space(&h->sq, h->prepared + 1, &space) < 0)
 		return client_fail(h, -EPROTO);	/* the daemon broke the ring */
 	sqe = shm_ring_slot(&h->sq, h->prepared);
-	memset(sqe, 0, sizeof(*sqe));
+	/* Everything but the stamp, which shm_ring_publish() writes. */
+	memset((char *)sqe + sizeof(sqe->stamp), 0,
+	       sizeof(*sqe) - sizeof(sqe->stamp));
 	sqe->opcode = HGCA_OP_NOP;
 	sqe->flags = (nop->len ? HGCA_NOP_F_SUM : 0) |
 		     (nop->delay_us ? HGCA_NOP_F_DELAY : 0);
@@ -96,33 +98,24 @@ hgca_nop_submit(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	return rc < 0 ? rc : 0;
 }
 
-/* Completions ready now, or -EPROTO when the daemon broke the ring. */
+/* Completions ready now (@max at most). */
 static int
-ready(struct hgca *h)
+ready(struct hgca *h, unsigned max)
 {
-	uint32_t n;
-
-	if (shm_ring_avail(&h->cq, &n) < 0)
-		return client_fail(h, -EPROTO);
-	return (int)n;
+	return (int)shm_ring_ready(&h->cq, max);
 }
 
+/* Take @n ready completions. */
 static int
-take(struct hgca *h, struct hgca_completion *out, unsigned max)
+take(struct hgca *h, struct hgca_completion *out, uint32_t n)
 {
-	int avail = ready(h);
-	uint32_t n;
-
-	if (avail <= 0)
-		return avail;
-	n = (uint32_t)avail < max ? (uint32_t)avail : max;
 	for (uint32_t i = 0; i < n; i++) {
 		struct hgca_cqe cqe;
 
 		memcpy(&cqe, shm_ring_peek(&h->cq, i), sizeof(cqe));
 		out[i].tag = cqe.tag;
 		out[i].res = cqe.res;
-		out[i].flags = cqe.flags;
+		out[i].flags = 0;
 		out[i].value[0] = cqe.val[0];
 		out[i].value[1] = cqe.val[1];
 	}
@@ -138,7 +131,7 @@ hgca_reap(struct hgca *h, struct hgca_completion *out, unsigned max)
 
 	if (!h || !h->base || !out)
 		return -EINVAL;
-	n = max ? take(h, out, max) : 0;
+	n = take(h, out, (uint32_t)ready(h, max));
 	if (n == 0 && h->err)
 		return h->err;
 	return n;
@@ -161,40 +154,46 @@ sleep_once(struct hgca *h, unsigned min, uint64_t deadline)
 	if (deadline - now < (uint64_t)slice)
 		slice = (int64_t)(deadline - now);
 	seq = shm_bell_arm(&h->cq.ctl->bell);
-	rc = ready(h);
-	if (rc >= 0 && (unsigned)rc < min &&
+	if ((unsigned)ready(h, min) < min &&
 	    client_region_state(h) != -EPROTO && !h->err)
 		shm_bell_sleep(&h->cq.ctl->bell, seq, slice);
 	shm_bell_disarm(&h->cq.ctl->bell);
-	return rc < 0 ? rc : h->err;
+	return h->err;
 }
 
-/* Spin up to the budget, then sleep in slices, until @min are ready. */
+/*
+ * Spin up to the budget, then sleep in slices, until @min are ready.  The
+ * clock is first read after CLOCK_EVERY rounds, so a completion that
+ * arrives while spinning costs no clock read (a wait that short is
+ * learned as 0).
+ */
 static int
 wait_ready(struct hgca *h, unsigned min, uint64_t deadline)
 {
-	uint64_t start = shm_now_ns(), limit;
+	uint64_t start = 0, limit;
 	unsigned rounds = 0;
 	int rc;
 
 	/* Relaxed: a hint the daemon refreshes. */
 	h->spin.cap_ns = shm_load_relaxed(&h->hdr->spin_ns);
 	limit = shm_spin_limit(&h->spin);
-	while ((rc = ready(h)) >= 0 && (unsigned)rc < min) {
+	while ((unsigned)ready(h, min) < min) {
 		if (++rounds % CLOCK_EVERY) {
 			shm_cpu_relax();
 			continue;
 		}
+		if (!start)
+			start = shm_now_ns();
 		rc = client_region_state(h);
 		if (rc < 0 && rc != -ESHUTDOWN)
-			break;
+			return rc;
 		if (shm_now_ns() - start < limit)
 			continue;
 		if ((rc = sleep_once(h, min, deadline)) < 0)
-			break;
+			return rc;
 	}
-	shm_spin_learn(&h->spin, shm_now_ns() - start);
-	return rc < 0 ? rc : 0;
+	shm_spin_learn(&h->spin, start ? shm_now_ns() - start : 0);
+	return 0;
 }
 
 int
@@ -210,7 +209,7 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	if (timeout_ms >= 0)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
 	rc = wait_ready(h, min, deadline);
-	if (rc < 0 && ready(h) >= (int)min)
+	if (rc < 0 && ready(h, min) >= (int)min)
 		rc = 0;	/* they came in the end: deliver them */
-	return rc < 0 ? rc : take(h, out, max);
+	return rc < 0 ? rc : take(h, out, (uint32_t)ready(h, max));
 }

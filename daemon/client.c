@@ -128,7 +128,7 @@ static void
 cq_write(struct client *c, const struct hgca_cqe *cqe, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		memcpy(shm_ring_slot(&c->cq, i), &cqe[i], sizeof(*cqe));
+		shm_ring_fill(&c->cq, i, &cqe[i]);
 	shm_ring_publish(&c->cq, n);
 }
 
@@ -181,7 +181,8 @@ client_idle(struct client *c)
 	/* Acquire pairs with the poller's release after posting. */
 	uint32_t done = atomic_load_explicit(&c->sq_done, memory_order_acquire);
 
-	return tail == done &&
+	/* Stamps come before the tail, so done may run ahead of it. */
+	return (int32_t)(tail - done) <= 0 &&
 	       atomic_load_explicit(&c->pending, memory_order_relaxed) == 0;
 }
 

@@ -62,62 +62,108 @@ refresh_snapshot(struct poller *p)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Copy, check and dispatch @n descriptors; completions done now go in
- * @done.  Returns how many were consumed (fewer after a violation). */
-static uint32_t
-dispatch_batch(struct client *c, uint32_t n, struct hgca_cqe *done,
-	       uint32_t *ndone)
+/* Add to a statistic only this thread writes: a relaxed load and store,
+ * no locked instruction on the hot path; readers may see it late. */
+static inline void
+count(_Atomic uint64_t *v, uint64_t n)
 {
-	struct hgca_sqe sqe;
-	const char *why = NULL;
-
-	*ndone = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		/* A private copy first: the client may rewrite the slot. */
-		memcpy(&sqe, shm_ring_peek(&c->sq, i), sizeof(sqe));
-		switch (ops_dispatch(c, &sqe, &done[*ndone], &why)) {
-		case OP_DONE:
-			(*ndone)++;
-			break;
-		case OP_PENDING:
-			break;
-		case OP_VIOLATION:
-			client_quarantine(c, why);
-			return i;
-		}
-	}
-	return n;
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
 }
 
-/* Serve one client's submission ring once.  Returns descriptors consumed. */
-static uint32_t
-service(struct poller *p, struct client *c)
+/* Copy descriptor @i into private memory, check it and dispatch it. */
+static enum op_verdict
+dispatch_one(struct client *c, uint32_t i, struct hgca_cqe *cqe)
 {
-	struct hgca_cqe done[BATCH];
-	uint32_t n, ndone, used;
+	struct hgca_sqe sqe;
+	const char *why = "";
+	enum op_verdict v;
 
-	if (!client_serving(c))
-		return 0;
-	if (shm_ring_avail(&c->sq, &n) < 0) {
-		client_quarantine(c, "submission tail moved backwards or "
-				  "past the ring's capacity");
-		return 0;
-	}
-	if (n == 0)
-		return 0;
-	if (client_cq_credit(c, n < BATCH ? n : BATCH, &n) < 0) {
-		client_quarantine(c, "completion head moved backwards or "
-				  "past the tail");
-		return 0;
-	}
-	used = dispatch_batch(c, n, done, &ndone);
+	/* A private copy first: the client may rewrite the slot. */
+	memcpy(&sqe, shm_ring_peek(&c->sq, i), sizeof(sqe));
+	v = ops_dispatch(c, &sqe, cqe, &why);
+	if (v == OP_VIOLATION)
+		client_quarantine(c, why);
+	return v;
+}
+
+/* Give @used descriptors back and post @ndone completions. */
+static void
+flush(struct poller *p, struct client *c, uint32_t used,
+      const struct hgca_cqe *done, uint32_t ndone)
+{
+	if (used == 0)
+		return;
 	shm_ring_consume(&c->sq, used);
 	client_post(c, done, ndone);
 	/* Release pairs with the acquire in client_idle(): posted first. */
 	atomic_store_explicit(&c->sq_done, c->sq.head, memory_order_release);
-	atomic_fetch_add_explicit(&c->requests, used, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->requests, used, memory_order_relaxed);
-	return used;
+	count(&c->requests, used);
+	count(&p->requests, used);
+}
+
+/* Dispatch up to @max ready descriptors, then give them back and post the
+ * completions made now.  Returns how many were consumed (a violation
+ * stops the batch; the offending descriptor stays unconsumed). */
+static uint32_t
+take_batch(struct poller *p, struct client *c, uint32_t max,
+	   struct hgca_cqe *done)
+{
+	uint32_t n = 0, ndone = 0;
+	enum op_verdict v;
+
+	for (uint32_t i = 1; max > 1 && i < SHM_RING_PREFETCH / 64; i++)
+		shm_ring_prefetch(&c->sq, i - SHM_RING_PREFETCH / 64);
+	while (n < max && shm_ring_ready_at(&c->sq, n)) {
+		if (max > 1)
+			shm_ring_prefetch(&c->sq, n);
+		v = dispatch_one(c, n, &done[ndone]);
+		if (v == OP_VIOLATION)
+			break;
+		ndone += v == OP_DONE;
+		n++;
+	}
+	flush(p, c, n, done, ndone);
+	return n;
+}
+
+/*
+ * Serve one client's submission ring once: up to BATCH ready descriptors
+ * that have a completion slot.  The first is answered alone, so a lone
+ * request never waits for a look at the slot after it; the rest go as one
+ * batch.  Returns descriptors consumed.
+ */
+static uint32_t
+service(struct poller *p, struct client *c)
+{
+	struct hgca_cqe done[BATCH];
+	uint32_t credit, n;
+
+	if (!client_serving(c) || !shm_ring_ready_at(&c->sq, 0))
+		return 0;
+	if (client_cq_credit(c, BATCH, &credit) < 0) {
+		client_quarantine(c, "completion head moved backwards or "
+				  "past the tail");
+		return 0;
+	}
+	n = take_batch(p, c, credit < 1 ? credit : 1, done);
+	if (n == 1 && credit > 1)
+		n += take_batch(p, c, credit - 1, done);
+	return n;
+}
+
+/* Idle: check each client's published tail (stamps tell what is ready;
+ * the tail must still never go backwards or past capacity). */
+static void
+check_tails(struct poller *p)
+{
+	for (unsigned i = 0; i < p->nsnap; i++) {
+		struct client *c = p->snap[i];
+
+		if (client_serving(c) && shm_ring_check_tail(&c->sq) < 0)
+			client_quarantine(c, "submission tail moved backwards "
+					  "or past the ring's capacity");
+	}
 }
 
 static bool
@@ -126,9 +172,7 @@ any_ready(struct poller *p)
 	for (unsigned i = 0; i < p->nsnap; i++) {
 		struct client *c = p->snap[i];
 
-		/* Acquire pairs with the client's publish. */
-		if (client_serving(c) &&
-		    shm_load_acquire(&c->sq.ctl->tail) != c->sq.head)
+		if (client_serving(c) && shm_ring_ready_at(&c->sq, 0))
 			return true;
 	}
 	/* Relaxed: a change wakes us through the bell anyway. */
@@ -160,18 +204,25 @@ poller_sleep(struct poller *p)
 		shm_bell_disarm(bells[i]);
 }
 
-/* Spin until work, the spin budget or a stop; sleep after the budget. */
+/*
+ * One idle round: spin; every CLOCK_EVERY rounds look at the clock (the
+ * first look starts the idle period, so work arriving while we spin costs
+ * no clock read) and sleep once the budget is spent.
+ */
 static void
-idle(struct poller *p, uint64_t since, unsigned *rounds)
+idle(struct poller *p, uint64_t *since, unsigned *rounds)
 {
 	if (++*rounds % CLOCK_EVERY) {
 		shm_cpu_relax();
 		return;
 	}
+	if (!*since)
+		*since = shm_now_ns();
+	check_tails(p);
 	/* Relaxed: the budget is a hint. */
 	p->spin.cap_ns = atomic_load_explicit(&p->dp->spin_ns,
 					      memory_order_relaxed);
-	if (shm_now_ns() - since < shm_spin_limit(&p->spin))
+	if (shm_now_ns() - *since < shm_spin_limit(&p->spin))
 		return;
 	poller_sleep(p);
 }
@@ -190,16 +241,14 @@ poller_main(void *arg)
 		for (unsigned i = 0; i < p->nsnap; i++)
 			work += service(p, p->snap[i]);
 		if (work) {
-			if (since)
-				shm_spin_learn(&p->spin, shm_now_ns() - since);
+			if (rounds)	/* a short idle period learns as 0 */
+				shm_spin_learn(&p->spin, since ?
+					       shm_now_ns() - since : 0);
 			since = 0;
+			rounds = 0;
 			continue;
 		}
-		if (!since) {
-			since = shm_now_ns();
-			rounds = 0;
-		}
-		idle(p, since, &rounds);
+		idle(p, &since, &rounds);
 	}
 	for (unsigned i = 0; i < p->nsnap; i++)
 		client_unref(p->snap[i]);

@@ -24,7 +24,7 @@ ops_dispatch(struct client *c, const struct hgca_sqe *sqe,
 		*why = "unknown flags for the opcode";
 		return OP_VIOLATION;
 	}
-	if (sqe->rsvd0 || sqe->rsvd1) {
+	if (sqe->rsvd0) {
 		*why = "reserved descriptor fields are not zero";
 		return OP_VIOLATION;
 	}

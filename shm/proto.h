@@ -232,13 +232,15 @@ struct hgca_sqe_nop {
 /*
  * A submission descriptor: 64 bytes, one cache line.  Offsets and lengths
  * only, never pointers.  Fields the opcode does not use must be zero.
+ * The stamp (index + 1) is written last, by shm_ring_publish(): it tells
+ * the consumer the entry is ready (shm/ring.h).
  * Bump HGCA_PROTO_VERSION when this changes.
  */
 struct hgca_sqe {
+	_Atomic uint32_t stamp;	/* the ring's, not the request's */
 	uint8_t opcode;		/* enum hgca_opcode */
 	uint8_t flags;		/* opcode's flags */
 	uint16_t rsvd0;		/* zero */
-	uint32_t rsvd1;		/* zero */
 	uint64_t tag;		/* returned in the completion */
 	union {
 		struct hgca_sqe_nop nop;
@@ -247,14 +249,14 @@ struct hgca_sqe {
 };
 
 /*
- * A completion: 32 bytes.  res is 0 (or a count) on success, a negative
- * errno for an error a correct client can make.
- * Bump HGCA_PROTO_VERSION when this changes.
+ * A completion: 32 bytes, stamped like a descriptor.  res is 0 (or a
+ * count) on success, a negative errno for an error a correct client can
+ * make.  Bump HGCA_PROTO_VERSION when this changes.
  */
 struct hgca_cqe {
-	uint64_t tag;		/* the descriptor's tag */
+	_Atomic uint32_t stamp;	/* the ring's */
 	int32_t res;
-	uint32_t flags;		/* zero for now */
+	uint64_t tag;		/* the descriptor's tag */
 	uint64_t val[2];	/* op-specific results (NOP: value, checksum) */
 };
 

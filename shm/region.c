@@ -67,8 +67,12 @@ write_header(void *base, const struct shm_layout *lo, uint32_t client_id,
 	/* Relaxed: not shared yet (the fd has not been passed). */
 	shm_store_relaxed(&h->state, HGCA_REGION_ACTIVE);
 	shm_store_relaxed(&h->spin_ns, 0);
-	shm_ring_init((void *)((char *)base + lo->sq_ctl_off), start);
-	shm_ring_init((void *)((char *)base + lo->cq_ctl_off), start);
+	shm_ring_init((void *)((char *)base + lo->sq_ctl_off),
+		      (char *)base + lo->sq_off, lo->entries,
+		      sizeof(struct hgca_sqe), start);
+	shm_ring_init((void *)((char *)base + lo->cq_ctl_off),
+		      (char *)base + lo->cq_off, lo->entries,
+		      sizeof(struct hgca_cqe), start);
 }
 
 int

@@ -21,9 +21,16 @@
 #include "tests/tap.h"
 #include "tests/transport_help.h"
 
+/* A ring entry: the stamp, then the payload. */
+struct ent {
+	_Atomic uint32_t stamp;
+	uint32_t pad;
+	uint64_t value;
+};
+
 struct pipe {
 	struct hgca_ring_ctl *ctl;
-	uint64_t *ents;
+	struct ent *ents;
 	uint32_t entries, start, maxbatch;
 	uint64_t total, seed;
 	uint64_t bad;		/* consumer: entries out of sequence */
@@ -71,9 +78,7 @@ has_space(struct shm_ring *r, uint32_t want)
 static bool
 has_entries(struct shm_ring *r, uint32_t want)
 {
-	uint32_t n;
-
-	return shm_ring_avail(r, &n) == 0 && n >= want;
+	return shm_ring_ready(r, want) >= want;
 }
 
 /* The producer also sleeps, on a second bell the consumer rings. */
@@ -87,15 +92,18 @@ producer(void *arg)
 	struct rng g;
 
 	rng_seed(&g, p->seed ^ 1);
-	shm_ring_attach(&r, p->ctl, p->ents, p->entries, sizeof(uint64_t));
+	shm_ring_attach(&r, p->ctl, p->ents, p->entries, sizeof(struct ent));
 	for (uint64_t i = 0; i < p->total;) {
 		uint32_t n = 1 + (uint32_t)rng_below(&g, p->maxbatch);
 
 		if (n > p->total - i)
 			n = (uint32_t)(p->total - i);
 		wait_on(&space_bell, has_space, &r, n, &p->sleeps);
-		for (uint32_t k = 0; k < n; k++)
-			*(uint64_t *)shm_ring_slot(&r, k) = value_of(p->seed, i + k);
+		for (uint32_t k = 0; k < n; k++) {
+			struct ent *e = shm_ring_slot(&r, k);
+
+			e->value = value_of(p->seed, i + k);
+		}
 		shm_ring_publish(&r, n);
 		shm_bell_ring(&p->ctl->bell);
 		i += n;
@@ -109,15 +117,16 @@ consume(struct pipe *p)
 	struct shm_ring r;
 	uint32_t n;
 
-	shm_ring_attach(&r, p->ctl, p->ents, p->entries, sizeof(uint64_t));
+	shm_ring_attach(&r, p->ctl, p->ents, p->entries, sizeof(struct ent));
 	for (uint64_t i = 0; i < p->total;) {
 		wait_on(&p->ctl->bell, has_entries, &r, 1, &p->sleeps);
-		if (shm_ring_avail(&r, &n) < 0) {
+		n = shm_ring_ready(&r, p->entries);
+		if (shm_ring_check_tail(&r) < 0) {
 			p->bad++;
 			return;
 		}
 		for (uint32_t k = 0; k < n; k++)
-			p->bad += *(const uint64_t *)shm_ring_peek(&r, k) !=
+			p->bad += ((const struct ent *)shm_ring_peek(&r, k))->value !=
 				  value_of(p->seed, i + k);
 		shm_ring_consume(&r, n);
 		shm_bell_ring(&space_bell);
@@ -134,8 +143,8 @@ check_stream(struct rng *g, uint32_t entries, uint32_t start, uint64_t total,
 	pthread_t t;
 
 	p.ctl = aligned_alloc(HGCA_LINE_PAD, sizeof(*p.ctl));
-	p.ents = calloc(entries, sizeof(uint64_t));
-	shm_ring_init(p.ctl, start);
+	p.ents = calloc(entries, sizeof(struct ent));
+	shm_ring_init(p.ctl, p.ents, entries, sizeof(struct ent), start);
 	pthread_create(&t, NULL, producer, &p);
 	consume(&p);
 	pthread_join(t, NULL);
@@ -148,37 +157,46 @@ check_stream(struct rng *g, uint32_t entries, uint32_t start, uint64_t total,
 	free(p.ents);
 }
 
-/* Every way a peer can move an index wrongly is refused, nothing else. */
+/* Every way a peer can move an index wrongly is refused, nothing else;
+ * stamps start a lap behind, so fresh (zeroed) slots never look ready. */
 static void
 check_bad_indices(struct rng *g)
 {
 	static struct hgca_ring_ctl ctl __attribute__((aligned(128)));
-	uint64_t ents[16];
+	struct ent ents[16];
 	struct shm_ring prod, cons;
-	uint32_t start = (uint32_t)rng_next(g), n, space;
-	int r1, r2, r3, r4, r5, r6;
+	uint32_t start = (uint32_t)rng_next(g), space, fresh;
+	int r1, r2, r3, r4, r5, r6, r7;
 
-	shm_ring_init(&ctl, start);
-	shm_ring_attach(&prod, &ctl, ents, 16, 8);
-	shm_ring_attach(&cons, &ctl, ents, 16, 8);
+	memset(ents, 0, sizeof(ents));
+	shm_ring_init(&ctl, ents, 16, sizeof(ents[0]), UINT32_MAX);
+	shm_ring_attach(&cons, &ctl, ents, 16, sizeof(ents[0]));
+	fresh = shm_ring_ready(&cons, 16);	/* index 2^32-1: stamp 0 */
+	shm_ring_init(&ctl, ents, 16, sizeof(ents[0]), start);
+	shm_ring_attach(&prod, &ctl, ents, 16, sizeof(ents[0]));
+	shm_ring_attach(&cons, &ctl, ents, 16, sizeof(ents[0]));
 	shm_ring_publish(&prod, 10);
-	r1 = shm_ring_avail(&cons, &n);			/* fine: 10 */
+	r1 = shm_ring_check_tail(&cons) == 0 && shm_ring_ready(&cons, 16) == 10;
 	shm_store_relaxed(&ctl.tail, start + 17);	/* past capacity */
-	r2 = shm_ring_avail(&cons, &n);
+	r2 = shm_ring_check_tail(&cons);
 	shm_store_relaxed(&ctl.tail, start + 9);	/* backwards */
-	r3 = shm_ring_avail(&cons, &n);
+	r3 = shm_ring_check_tail(&cons);
 	shm_store_relaxed(&ctl.tail, start - 1);	/* behind the head */
-	r4 = shm_ring_avail(&cons, &n);
+	r4 = shm_ring_check_tail(&cons);
 	shm_store_relaxed(&ctl.tail, start + 10);
 	shm_store_relaxed(&ctl.head, start + 11);	/* past the tail */
 	r5 = shm_ring_space(&prod, 16, &space);
 	shm_store_relaxed(&ctl.head, start - 1);	/* backwards */
 	r6 = shm_ring_space(&prod, 16, &space);
-	ok(r1 == 0 && r2 == -EPROTO && r3 == -EPROTO && r4 == -EPROTO &&
-	   r5 == -EPROTO && r6 == -EPROTO,
-	   "bad indices refused (from %u): ok %d, past capacity %d, backwards "
-	   "%d, behind head %d; head past tail %d, head backwards %d",
-	   start, r1, r2, r3, r4, r5, r6);
+	cons.head += 5 * 16 + 3;	/* many laps consumed, tail not seen */
+	shm_store_relaxed(&ctl.tail, cons.head - 2);	/* stamps ran ahead */
+	r7 = shm_ring_check_tail(&cons);
+	ok(fresh == 0 && r1 && r2 == -EPROTO && r3 == -EPROTO &&
+	   r4 == -EPROTO && r5 == -EPROTO && r6 == -EPROTO && r7 == 0,
+	   "fresh slots not ready (%u); bad indices refused (from %u): "
+	   "past capacity %d, backwards %d, behind head %d; head past tail "
+	   "%d, head backwards %d; a tail unseen for laps is fine (%d)",
+	   fresh, start, r2, r3, r4, r5, r6, r7);
 }
 
 static struct hgca_bell bells[2];

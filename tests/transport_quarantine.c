@@ -59,7 +59,7 @@ neighbour(void *arg)
 static void
 raw_submit(struct hgca *h, const struct hgca_sqe *sqe)
 {
-	memcpy(shm_ring_slot(&h->sq, 0), sqe, sizeof(*sqe));
+	shm_ring_fill(&h->sq, 0, sqe);
 	shm_ring_publish(&h->sq, 1);
 	h->inflight++;
 	shm_bell_ring(&h->sq.ctl->bell);
@@ -101,7 +101,7 @@ cq_head_past_tail(struct hgca *h)
 static void
 sqe_of(struct hgca *h, struct hgca_sqe *s, int kind)
 {
-	memset(s, 0, sizeof(*s));
+	memset((char *)s + 4, 0, sizeof(*s) - 4);	/* not the stamp */
 	s->opcode = HGCA_OP_NOP;
 	s->tag = 42;
 	switch (kind) {
@@ -111,7 +111,7 @@ sqe_of(struct hgca *h, struct hgca_sqe *s, int kind)
 		s->u.nop.off = h->lo.stage_size; s->u.nop.len = 16; break;
 	case 3: s->flags = HGCA_NOP_F_SUM;		/* wraps around */
 		s->u.nop.off = UINT64_MAX - 7; s->u.nop.len = 16; break;
-	case 4: s->rsvd1 = 1; break;			/* reserved field */
+	case 4: s->rsvd0 = 1; break;			/* reserved field */
 	case 5: s->flags = 0x80; break;			/* unknown flag */
 	case 6: s->u.nop.len = 16; break;		/* buffer, no flag */
 	case 7: s->u.nop.rsvd[1] = 3; break;		/* NOP reserved */
