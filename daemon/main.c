@@ -265,6 +265,8 @@ main(int argc, char **argv)
 	log_init(true, LOG_LVL_INFO);
 	parse_args(argc, argv, &o);
 	load_config(&d, &o);
+	for (int i = 0; i < o.nset; i++)
+		free(o.set[i]);
 	if (o.check) {
 		fprintf(stderr, "hgcad: configuration OK (socket %s)\n",
 			d.sock_path);
@@ -275,7 +277,5 @@ main(int argc, char **argv)
 	start(&d, &o);
 	run(&d);
 	stop(&d);
-	for (int i = 0; i < o.nset; i++)
-		free(o.set[i]);
 	return 0;
 }

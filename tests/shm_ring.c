@@ -338,9 +338,9 @@ main(void)
 
 	td_watchdog(60);
 	rng_seed(&g, ref64_seed());
-	check_stream(&g, 8, UINT32_MAX - 100, 2000000, 8);
-	check_stream(&g, 64, (uint32_t)rng_next(&g), 4000000, 17);
-	check_stream(&g, 1024, UINT32_MAX - 5000, 3000000, 256);
+	check_stream(&g, 8, UINT32_MAX - 100, 1000000, 8);
+	check_stream(&g, 64, (uint32_t)rng_next(&g), 2000000, 17);
+	check_stream(&g, 1024, UINT32_MAX - 5000, 1500000, 256);
 	check_bad_indices(&g);
 	check_bells();
 	check_spin();

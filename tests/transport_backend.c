@@ -20,7 +20,7 @@
 #include "tests/transport_help.h"
 
 #define THREADS 6
-#define ROUNDS 3000
+#define ROUNDS 1500
 
 static struct td d;
 

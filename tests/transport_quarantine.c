@@ -151,6 +151,12 @@ static const struct misdeed {
 };
 
 static bool
+has_line(void *arg)
+{
+	return td_log_has(&d, arg);
+}
+
+static bool
 neighbour_moved(void *arg)
 {
 	return atomic_load(&good_done) > *(long *)arg;
@@ -195,13 +201,14 @@ check_misdeed(const struct misdeed *m, struct hgca *ctl, uint64_t *count,
 	r = hgca_reap(h, c, 8);
 	a = hgca_admin_status(h, &st);
 	hgca_disconnect(h);
-	logged_ok = td_log_has(&d, logged);
+	logged_ok = td_until(has_line, logged, 3000);	/* logged after */
 	freed_ok = td_until(freed, ctl, 5000);
+	++*count;
 	before = atomic_load(&good_done);
 	*served += td_until(neighbour_moved, &before, 5000);
 	sr = hgca_admin_status(ctl, &st);
 	ok(w == -EPROTO && s == -EPROTO && r == -EPROTO && a == -EPROTO &&
-	   logged_ok && freed_ok && sr == 0 && st.quarantined == ++*count,
+	   logged_ok && freed_ok && sr == 0 && st.quarantined == *count,
 	   "%s: quarantined (wait %d, submit %d, reap %d, status %d), "
 	   "logged %d, region freed %d, %llu so far (status %d)", m->name, w,
 	   s, r, a, logged_ok, freed_ok, (unsigned long long)st.quarantined,
