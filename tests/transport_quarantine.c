@@ -92,7 +92,7 @@ cq_head_past_tail(struct hgca *h)
 		hgca_nop_submit(h, i, NULL);
 		hgca_wait(h, c, 1, 64, 5000);
 	}
-	shm_store_release(&h->cq.ctl->head, h->cq.tail + 5);
+	shm_store_release(&h->cq.ctl->head, h->cq.head + 5);	/* past the tail */
 	for (int i = 0; i < 8; i++)
 		hgca_nop_prep(h, 1000 + i, NULL);
 	hgca_submit(h);
