@@ -503,6 +503,22 @@ parse_args(int argc, char **argv, struct opts *o)
 	}
 }
 
+/* What the numbers depend on: the daemon's back end and spin budget (it
+ * shrinks when the machine is busy) and the machine's load. */
+static void
+print_context(const struct hgca_status *st)
+{
+	char load[128] = "?";
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f && !fgets(load, sizeof(load), f))
+		strcpy(load, "?\n");
+	if (f)
+		fclose(f);
+	printf("  hgcad: %s, spin budget at the end %u ns; loadavg %s",
+	       st->backend, st->spin_ns, load);
+}
+
 static void
 row(const char *what, struct lat l)
 {
@@ -561,10 +577,7 @@ main(int argc, char **argv)
 	else
 		printf("  system calls: no perf or strace usable here\n");
 	hgca_admin_status(h, &st);
-	printf("  hgcad: %s, spin budget at the end %u ns; loadavg: ",
-	       st.backend, st.spin_ns);
-	fflush(stdout);
-	status = system("cat /proc/loadavg");
+	print_context(&st);
 	hgca_disconnect(h);
 	kill(daemon, SIGTERM);
 	waitpid(daemon, &status, 0);

@@ -137,7 +137,7 @@ int hgca_reap(struct hgca *h, struct hgca_completion *out, unsigned max);
 /*
  * hgca_wait - wait until at least @min completions have arrived (spinning
  * briefly, then sleeping), then take up to @max.  @timeout_ms < 0 waits
- * without limit (but never past the daemon's death).  Returns the number
+ * without limit (but never past the daemon's death); 0 only looks.  Returns the number
  * taken; -ETIMEDOUT (nothing taken); -EINVAL (@min above the requests in
  * flight, @min > @max, or @max 0); -ECONNRESET; -EPROTO.
  */

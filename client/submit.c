@@ -206,6 +206,8 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	if (!h || !h->base || !out || max == 0 || min > max ||
 	    min > h->inflight)
 		return -EINVAL;
+	if (timeout_ms == 0 && (unsigned)ready(h, min) < min)
+		return h->err ? h->err : -ETIMEDOUT;	/* a poll: no spin */
 	if (timeout_ms >= 0)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
 	rc = wait_ready(h, min, deadline);

@@ -167,9 +167,10 @@ update_spin(struct hgcad *d)
 
 	if (runnable >= 0)
 		spin = shm_spin_scale(base, runnable, d->cores);
-	if (spin != d->spin_ns)
-		log_debug("spin budget %llu ns (%d runnable, %d cores)",
-			  (unsigned long long)spin, runnable, d->cores);
+	if (spin == d->spin_ns)
+		return;		/* no write to every region's header */
+	log_debug("spin budget %llu ns (%d runnable, %d cores)",
+		  (unsigned long long)spin, runnable, d->cores);
 	d->spin_ns = spin;
 	dataplane_set_spin(d->dp, spin);
 	control_publish_spin(d->ctl, (uint32_t)spin);

@@ -132,23 +132,28 @@ check_errors(void)
 	struct hgca_nop later = { .delay_us = 300000 };
 	struct hgca_nop outside = { .off = 1, .len = 1ull << 40 };
 	struct hgca_completion c = { 0 }, c2 = { 0 };
-	int r1, r2, r3, r4, r5, r6, r7;
+	int r1, r2, r3, r4, r5, r6, r7, r8;
+	uint64_t t0;
 
 	r1 = hgca_nop_submit(h, 7, &slow);
 	r2 = hgca_wait(h, &c, 1, 1, 5000);
 	r3 = hgca_nop_prep(h, 8, &outside);
 	r4 = hgca_wait(h, &c2, 1, 1, 10);	/* nothing in flight */
 	hgca_nop_submit(h, 9, &later);
+	t0 = shm_now_ns();
+	r8 = hgca_wait(h, &c2, 1, 1, 0);
+	t0 = shm_now_ns() - t0;
 	r5 = hgca_wait(h, &c2, 1, 1, 20);
 	r6 = hgca_wait(h, &c2, 2, 1, 20);
 	r7 = hgca_wait(h, &c2, 1, 1, 5000);
 	ok(r1 == 0 && r2 == 1 && c.tag == 7 && c.res == -EINVAL,
 	   "a delay above the limit gets an error completion (%d)", c.res);
 	ok(r3 == -EINVAL && r4 == -EINVAL && r5 == -ETIMEDOUT &&
-	   r6 == -EINVAL && r7 == 1 && c2.tag == 9 && c2.res == 0,
+	   r8 == -ETIMEDOUT && t0 < 1000000 && r6 == -EINVAL && r7 == 1 &&
+	   c2.tag == 9 && c2.res == 0,
 	   "a buffer outside the arena %d, waiting for more than in flight "
-	   "%d, a timeout %d, min > max %d; then the slow one arrives (%d)",
-	   r3, r4, r5, r6, r7);
+	   "%d, a timeout %d, a zero timeout %d after %.0f us, min > max %d; "
+	   "then the slow one arrives (%d)", r3, r4, r5, r8, t0 / 1e3, r6, r7);
 }
 
 static void
