@@ -14,3 +14,4 @@ TESTS += tests/attn_convert tests/attn_ref tests/attn_merge tests/attn_workload
 include tests/accuracy.mk
 include tests/engine.mk
 include tests/service.mk
+include tests/transport.mk

@@ -1,0 +1,13 @@
+# client/: libhgca-client, the only code clients link, and its public header.
+lib_LTLIBRARIES += client/libhgca-client.la
+include_HEADERS = client/hgca.h
+client_libhgca_client_la_SOURCES = \
+	client/admin.c \
+	client/client_pvt.h \
+	client/connect.c \
+	client/submit.c
+client_libhgca_client_la_LIBADD = shm/libshm.la
+client_libhgca_client_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \
+	-Wl,--version-script=$(srcdir)/client/libhgca-client.map
+EXTRA_client_libhgca_client_la_DEPENDENCIES = client/libhgca-client.map
+EXTRA_DIST += client/libhgca-client.map

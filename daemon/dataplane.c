@@ -1,0 +1,393 @@
+/* dataplane.c - the poller threads (see dataplane.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/dataplane.h"
+#include "daemon/log.h"
+#include "daemon/ops.h"
+#include "shm/bell.h"
+#include "shm/spin.h"
+
+#define BATCH 64		/* descriptors per client per round */
+#define SLEEP_NS 1000000000ll	/* a sleeping poller re-checks this often */
+#define CLOCK_EVERY 32		/* spin rounds between clock reads */
+
+struct poller {
+	struct dataplane *dp;
+	pthread_t thread;
+	unsigned idx;
+	pthread_mutex_t lock;	/* protects list, nlist and gen */
+	struct client *list[POLLER_CLIENTS];
+	unsigned nlist;
+	_Atomic uint32_t gen;	/* bumped (under lock) when list changes */
+	_Atomic int stop;
+	struct hgca_bell wake;	/* the control thread wakes us here */
+	_Atomic uint64_t requests;
+	/* The poller thread's own. */
+	struct client *snap[POLLER_CLIENTS];
+	unsigned nsnap;
+	uint32_t snap_gen;
+	struct shm_spin spin;
+};
+
+struct dataplane {
+	unsigned n;
+	_Atomic uint64_t spin_ns;
+	struct poller p[];
+};
+
+/* Re-copy the list when it changed, holding a reference per entry. */
+static void
+refresh_snapshot(struct poller *p)
+{
+	/* Acquire pairs with the release in list_changed(). */
+	uint32_t gen = atomic_load_explicit(&p->gen, memory_order_acquire);
+
+	if (gen == p->snap_gen)
+		return;
+	for (unsigned i = 0; i < p->nsnap; i++)
+		client_unref(p->snap[i]);
+	pthread_mutex_lock(&p->lock);
+	p->nsnap = p->nlist;
+	for (unsigned i = 0; i < p->nlist; i++) {
+		p->snap[i] = p->list[i];
+		client_ref(p->snap[i]);
+	}
+	p->snap_gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Add to a statistic only this thread writes: a relaxed load and store,
+ * no locked instruction on the hot path; readers may see it late. */
+static inline void
+count(_Atomic uint64_t *v, uint64_t n)
+{
+	atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* Copy descriptor @i into private memory, check it and dispatch it. */
+static enum op_verdict
+dispatch_one(struct client *c, uint32_t i, struct hgca_cqe *cqe)
+{
+	struct hgca_sqe sqe;
+	const char *why = "";
+	enum op_verdict v;
+
+	/* A private copy first: the client may rewrite the slot. */
+	memcpy(&sqe, shm_ring_peek(&c->sq, i), sizeof(sqe));
+	v = ops_dispatch(c, &sqe, cqe, &why);
+	if (v == OP_VIOLATION)
+		client_quarantine(c, why);
+	return v;
+}
+
+/* Give @used descriptors back and post @ndone completions. */
+static void
+flush(struct poller *p, struct client *c, uint32_t used,
+      const struct hgca_cqe *done, uint32_t ndone)
+{
+	if (used == 0)
+		return;
+	shm_ring_consume(&c->sq, used);
+	client_post(c, done, ndone);
+	/* Release pairs with the acquire in client_idle(): posted first. */
+	atomic_store_explicit(&c->sq_done, c->sq.head, memory_order_release);
+	count(&c->requests, used);
+	count(&p->requests, used);
+}
+
+/* Dispatch up to @max ready descriptors, then give them back and post the
+ * completions made now.  Returns how many were consumed (a violation
+ * stops the batch; the offending descriptor stays unconsumed). */
+static uint32_t
+take_batch(struct poller *p, struct client *c, uint32_t max,
+	   struct hgca_cqe *done)
+{
+	uint32_t n = 0, ndone = 0;
+	enum op_verdict v;
+
+	for (uint32_t i = 1; max > 1 && i < SHM_RING_PREFETCH / 64; i++)
+		shm_ring_prefetch(&c->sq, i - SHM_RING_PREFETCH / 64);
+	while (n < max && shm_ring_ready_at(&c->sq, n)) {
+		if (max > 1)
+			shm_ring_prefetch(&c->sq, n);
+		v = dispatch_one(c, n, &done[ndone]);
+		if (v == OP_VIOLATION)
+			break;
+		ndone += v == OP_DONE;
+		n++;
+	}
+	flush(p, c, n, done, ndone);
+	return n;
+}
+
+/*
+ * Serve one client's submission ring once: up to BATCH ready descriptors
+ * that have a completion slot.  The first is answered alone, so a lone
+ * request never waits for a look at the slot after it; the rest go as one
+ * batch.  Returns descriptors consumed.
+ */
+static uint32_t
+service(struct poller *p, struct client *c)
+{
+	struct hgca_cqe done[BATCH];
+	uint32_t credit, n;
+
+	if (!client_serving(c) || !shm_ring_ready_at(&c->sq, 0))
+		return 0;
+	if (client_cq_credit(c, BATCH, &credit) < 0) {
+		client_quarantine(c, "completion head moved backwards or "
+				  "past the tail");
+		return 0;
+	}
+	n = take_batch(p, c, credit < 1 ? credit : 1, done);
+	if (n == 1 && credit > 1)
+		n += take_batch(p, c, credit - 1, done);
+	return n;
+}
+
+/* Idle: check each client's published tail (stamps tell what is ready;
+ * the tail must still never go backwards or past capacity). */
+static void
+check_tails(struct poller *p)
+{
+	for (unsigned i = 0; i < p->nsnap; i++) {
+		struct client *c = p->snap[i];
+
+		if (client_serving(c) && shm_ring_check_tail(&c->sq) < 0)
+			client_quarantine(c, "submission tail moved backwards "
+					  "or past the ring's capacity");
+	}
+}
+
+static bool
+any_ready(struct poller *p)
+{
+	for (unsigned i = 0; i < p->nsnap; i++) {
+		struct client *c = p->snap[i];
+
+		if (client_serving(c) && shm_ring_ready_at(&c->sq, 0))
+			return true;
+	}
+	/* Relaxed: a change wakes us through the bell anyway. */
+	return atomic_load_explicit(&p->gen, memory_order_relaxed) !=
+	       p->snap_gen || atomic_load_explicit(&p->stop,
+						   memory_order_relaxed);
+}
+
+/* Arm every doorbell, re-check, and sleep on all of them at once. */
+static void
+poller_sleep(struct poller *p)
+{
+	struct hgca_bell *bells[POLLER_CLIENTS + 1];
+	uint32_t seq[POLLER_CLIENTS + 1];
+	unsigned n = 0;
+
+	bells[n] = &p->wake;
+	seq[n++] = shm_bell_arm(&p->wake);
+	for (unsigned i = 0; i < p->nsnap; i++)
+		if (client_serving(p->snap[i])) {
+			bells[n] = &p->snap[i]->sq.ctl->bell;
+			seq[n] = shm_bell_arm(bells[n]);
+			n++;
+		}
+	if (!any_ready(p) &&
+	    shm_bell_sleepv(bells, seq, n, SLEEP_NS) == -ENOSYS)
+		shm_bell_sleep(&p->wake, seq[0], 1000000);	/* 1 ms polls */
+	for (unsigned i = 0; i < n; i++)
+		shm_bell_disarm(bells[i]);
+}
+
+/*
+ * One idle round: spin; every CLOCK_EVERY rounds look at the clock (the
+ * first look starts the idle period, so work arriving while we spin costs
+ * no clock read) and sleep once the budget is spent.
+ */
+static void
+idle(struct poller *p, uint64_t *since, unsigned *rounds)
+{
+	if (++*rounds % CLOCK_EVERY) {
+		shm_cpu_relax();
+		return;
+	}
+	if (!*since)
+		*since = shm_now_ns();
+	check_tails(p);
+	/* Relaxed: the budget is a hint. */
+	p->spin.cap_ns = atomic_load_explicit(&p->dp->spin_ns,
+					      memory_order_relaxed);
+	if (shm_now_ns() - *since < shm_spin_limit(&p->spin))
+		return;
+	poller_sleep(p);
+}
+
+static void *
+poller_main(void *arg)
+{
+	struct poller *p = arg;
+	uint64_t since = 0;
+	unsigned rounds = 0;
+	uint32_t work;
+
+	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+		refresh_snapshot(p);
+		work = 0;
+		for (unsigned i = 0; i < p->nsnap; i++)
+			work += service(p, p->snap[i]);
+		if (work) {
+			if (rounds)	/* a short idle period learns as 0 */
+				shm_spin_learn(&p->spin, since ?
+					       shm_now_ns() - since : 0);
+			since = 0;
+			rounds = 0;
+			continue;
+		}
+		idle(p, &since, &rounds);
+	}
+	for (unsigned i = 0; i < p->nsnap; i++)
+		client_unref(p->snap[i]);
+	p->nsnap = 0;
+	return NULL;
+}
+
+static int
+poller_start(struct dataplane *dp, unsigned i)
+{
+	struct poller *p = &dp->p[i];
+	char name[32];
+	int rc;
+
+	p->dp = dp;
+	p->idx = i;
+	pthread_mutex_init(&p->lock, NULL);
+	shm_spin_init(&p->spin, atomic_load(&dp->spin_ns));
+	rc = pthread_create(&p->thread, NULL, poller_main, p);
+	if (rc)
+		return -rc;
+	snprintf(name, 16, "hgcad-poll%u", i % 100);
+	pthread_setname_np(p->thread, name);
+	return 0;
+}
+
+static void
+poller_stop(struct poller *p)
+{
+	atomic_store(&p->stop, 1);
+	shm_bell_ring(&p->wake);
+	pthread_join(p->thread, NULL);
+	for (unsigned i = 0; i < p->nlist; i++)
+		client_unref(p->list[i]);
+	pthread_mutex_destroy(&p->lock);
+}
+
+int
+dataplane_create(unsigned npollers, uint64_t spin_ns, struct dataplane **out)
+{
+	struct dataplane *dp = calloc(1, sizeof(*dp) +
+				      npollers * sizeof(struct poller));
+	int rc = 0;
+
+	if (!dp)
+		return -ENOMEM;
+	atomic_init(&dp->spin_ns, spin_ns);
+	for (dp->n = 0; dp->n < npollers && rc == 0; dp->n++)
+		rc = poller_start(dp, dp->n);
+	if (rc < 0) {
+		dp->n--;
+		dataplane_destroy(dp);
+		return rc;
+	}
+	*out = dp;
+	return 0;
+}
+
+void
+dataplane_destroy(struct dataplane *dp)
+{
+	if (!dp)
+		return;
+	for (unsigned i = 0; i < dp->n; i++)
+		poller_stop(&dp->p[i]);
+	free(dp);
+}
+
+static void
+list_changed(struct poller *p)
+{
+	/* Release pairs with the acquire in refresh_snapshot(). */
+	atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+	shm_bell_ring(&p->wake);
+}
+
+int
+dataplane_add(struct dataplane *dp, struct client *c)
+{
+	struct poller *best = NULL;
+
+	/* nlist is written by this (the control) thread only. */
+	for (unsigned i = 0; i < dp->n; i++)
+		if (dp->p[i].nlist < POLLER_CLIENTS &&
+		    (!best || dp->p[i].nlist < best->nlist))
+			best = &dp->p[i];
+	if (!best)
+		return -EMFILE;
+	client_ref(c);
+	c->poller = best;
+	pthread_mutex_lock(&best->lock);
+	best->list[best->nlist++] = c;
+	pthread_mutex_unlock(&best->lock);
+	list_changed(best);
+	return 0;
+}
+
+void
+dataplane_remove(struct dataplane *dp, struct client *c)
+{
+	struct poller *p = c->poller;
+	bool found = false;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < p->nlist; i++)
+		if (p->list[i] == c) {
+			p->list[i] = p->list[--p->nlist];
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
+	c->poller = NULL;
+	if (found) {
+		list_changed(p);
+		client_unref(c);
+	}
+}
+
+void
+dataplane_set_spin(struct dataplane *dp, uint64_t spin_ns)
+{
+	atomic_store_explicit(&dp->spin_ns, spin_ns, memory_order_relaxed);
+}
+
+unsigned
+dataplane_pollers(const struct dataplane *dp)
+{
+	return dp->n;
+}
+
+uint64_t
+dataplane_requests(const struct dataplane *dp)
+{
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < dp->n; i++)	/* relaxed: a statistic */
+		sum += atomic_load_explicit(&dp->p[i].requests,
+					    memory_order_relaxed);
+	return sum;
+}

@@ -1,0 +1,35 @@
+/*
+ * hgcad.h - the daemon's top-level state, shared by main.c and the control
+ * plane.  Everything here belongs to the control (event loop) thread
+ * unless marked otherwise.
+ */
+#ifndef HGCA_DAEMON_HGCAD_H
+#define HGCA_DAEMON_HGCAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/loop.h"
+#include "daemon/settings.h"
+
+struct dataplane;
+struct control;
+
+struct hgcad {
+	struct hgcad_config cfg;
+	char sock_path[CONFIG_SOCK_MAX];	/* resolved */
+	struct loop *loop;
+	struct dataplane *dp;
+	struct control *ctl;
+	uint64_t start_ns;
+	uint64_t spin_ns;		/* the budget now (shrunk when busy) */
+	bool draining;			/* SIGTERM seen */
+	uint64_t drain_deadline_ns;
+	bool done;			/* leave the loop */
+	int sigfd;
+	struct loop_watch sigw;
+	int loadavg_fd;			/* /proc/loadavg, or -1 */
+	int cores;
+};
+
+#endif /* HGCA_DAEMON_HGCAD_H */

@@ -1,0 +1,31 @@
+/*
+ * listen.h - creating the control socket safely: a private directory, a
+ * lock file so that two daemons never race, refusal when a live daemon
+ * already listens, removal of a stale socket, and the socket's mode set
+ * through the umask around bind().
+ */
+#ifndef HGCA_DAEMON_LISTEN_H
+#define HGCA_DAEMON_LISTEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct listener {
+	int fd;			/* SOCK_SEQPACKET, non-blocking */
+	int lock_fd;		/* flock()ed PATH.lock */
+	bool bound;		/* we created path */
+	char path[108];
+};
+
+/* 0, or -errno with a message in @err. */
+int listen_open(struct listener *l, const char *path, unsigned mode,
+		char *err, size_t errlen);
+
+/* Remove the socket's path, so that new clients fail at once (SIGTERM).
+ * Closing fd is the owner's job (the event loop may still refer to it). */
+void listen_unlink(struct listener *l);
+
+/* Remove the path if still there and drop the lock. */
+void listen_close(struct listener *l);
+
+#endif /* HGCA_DAEMON_LISTEN_H */

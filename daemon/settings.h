@@ -1,0 +1,56 @@
+/*
+ * settings.h - hgcad's transport settings (hgcad.conf(5)) and the allow-list.
+ * Other modules add their own keys through conf_table (daemon/conf.h).
+ */
+#ifndef HGCA_DAEMON_SETTINGS_H
+#define HGCA_DAEMON_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemon/conf.h"
+
+#define CONFIG_ACL_MAX 64
+#define CONFIG_SOCK_MAX 108	/* sizeof(sun_path) */
+
+enum backend_choice { BACKEND_AUTO, BACKEND_URING, BACKEND_EPOLL };
+
+struct acl_rule {
+	uint32_t id;		/* uid or gid */
+	bool is_gid;
+	uint32_t rights;	/* HGCA_WIRE_RIGHTS_READ or _ADMIN */
+};
+
+struct hgcad_config {
+	char socket[CONFIG_SOCK_MAX];	/* "" = the default path */
+	unsigned socket_mode;
+	struct acl_rule acl[CONFIG_ACL_MAX];
+	unsigned nacl;
+	uint64_t spin_us;
+	int backend;			/* enum backend_choice */
+	int log_level;			/* enum log_level */
+	uint64_t region_size;		/* default per client */
+	uint64_t region_size_max;	/* most a hello may ask for */
+	uint64_t ring_entries;		/* default per client */
+	uint64_t pollers;
+	uint64_t max_clients;
+	uint64_t drain_timeout_s;
+};
+
+extern const struct conf_key config_keys[];
+
+void config_defaults(struct hgcad_config *c);
+
+/* Cross-key checks after parsing: 0 or -EINVAL with a message. */
+int config_check(const struct hgcad_config *c, char *err, size_t errlen);
+
+/* Setters shared with the command line (0 or -EINVAL with a message). */
+int config_set_backend(void *c, const char *v, char *err, size_t errlen);
+int config_set_log_level(void *c, const char *v, char *err, size_t errlen);
+
+/* The rights of a peer: the best matching rule (uid, primary gid or a
+ * supplementary group); the daemon's own uid is always admin. */
+uint32_t config_rights(const struct hgcad_config *c, uid_t uid, gid_t gid);
+
+#endif /* HGCA_DAEMON_SETTINGS_H */

@@ -1,0 +1,273 @@
+/*
+ * proto.h - the hgca wire protocol: control-socket messages and the layout
+ * of a client's shared-memory region (DESIGN.md sections 4 and 5).
+ *
+ * Shared by hgcad and libhgca-client, never installed.  Everything here is
+ * seen by two processes built at different times, so:
+ *
+ *   Bump HGCA_PROTO_VERSION whenever any struct, constant or meaning in
+ *   this file changes.  Peers with different versions refuse each other.
+ *
+ * Layout rules: fixed-size little-endian fields, explicit padding, no
+ * pointers (the region holds offsets from its own start), sizes checked by
+ * static assertions below.
+ */
+#ifndef HGCA_SHM_PROTO_H
+#define HGCA_SHM_PROTO_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define HGCA_PROTO_VERSION 1
+
+#define HGCA_CACHELINE 64
+/* Distance between words written by different sides: two lines, so the
+ * adjacent-line prefetcher does not pair them either. */
+#define HGCA_LINE_PAD 128
+
+/* ------------------------------------------------------------------ */
+/* Control messages (SOCK_SEQPACKET, one struct per message).          */
+/* ------------------------------------------------------------------ */
+
+#define HGCA_MSG_MAGIC 0x41434748u	/* "HGCA" read as little-endian */
+#define HGCA_MSG_MAX 4096		/* no message is longer */
+
+/*
+ * The header of every message.  Its first eight bytes (magic, version,
+ * type) keep this layout in every version, so a peer of any version can
+ * read the version and refuse with a clear error.
+ */
+struct hgca_msg_hdr {
+	uint32_t magic;		/* HGCA_MSG_MAGIC */
+	uint16_t version;	/* the sender's HGCA_PROTO_VERSION */
+	uint16_t type;		/* enum hgca_msg_type */
+	uint32_t len;		/* bytes of the whole message */
+	int32_t status;		/* replies: 0 or a negative errno */
+};
+
+enum hgca_msg_type {
+	HGCA_MSG_HELLO = 1,	/* client -> daemon: first message */
+	HGCA_MSG_WELCOME = 2,	/* daemon -> client: + region memfd */
+	HGCA_MSG_ERROR = 3,	/* daemon -> client: refused, then closes */
+	HGCA_MSG_STATUS = 4,	/* request (header only) and reply */
+	HGCA_MSG_CLIENTS = 5,	/* request and reply: one page of clients */
+	HGCA_MSG_LOG_LEVEL = 6,	/* admin: set the daemon's log level */
+	HGCA_MSG_QUARANTINE = 7,/* daemon -> client notice, then closes */
+	HGCA_MSG_SHUTDOWN = 8,	/* daemon -> client notice, then closes */
+};
+
+/* Rights of a connection (from the daemon's allow-list). */
+enum hgca_wire_rights {
+	HGCA_WIRE_RIGHTS_NONE = 0,
+	HGCA_WIRE_RIGHTS_READ = 1,	/* use the service, read status */
+	HGCA_WIRE_RIGHTS_ADMIN = 2,	/* also change the daemon */
+};
+
+#define HGCA_HELLO_F_CONTROL 0x1u	/* control only: no region */
+
+/* Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_msg_hello {
+	struct hgca_msg_hdr h;
+	uint32_t flags;		/* HGCA_HELLO_F_* */
+	uint32_t entries;	/* ring entries wanted, 0 = daemon's default */
+	uint64_t region_size;	/* bytes wanted, 0 = daemon's default */
+	uint64_t rsvd[2];	/* zero */
+};
+
+/* Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_msg_welcome {
+	struct hgca_msg_hdr h;
+	uint32_t client_id;
+	uint32_t rights;	/* enum hgca_wire_rights */
+	uint64_t region_size;	/* 0 for a control-only connection */
+};
+
+/* Bump HGCA_PROTO_VERSION when this changes (except h.version, which
+ * always carries the daemon's version). */
+struct hgca_msg_error {
+	struct hgca_msg_hdr h;	/* h.status: the negative errno */
+	char text[120];		/* NUL-terminated, for logs and tools */
+};
+
+/* Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_msg_status {
+	struct hgca_msg_hdr h;
+	char version[32];	/* the daemon's package version */
+	char backend[16];	/* event loop: "io_uring" or "epoll" */
+	uint64_t uptime_ns;
+	uint64_t requests;	/* descriptors consumed since start */
+	uint64_t quarantined;	/* clients quarantined since start */
+	uint32_t clients;	/* connections with a region now */
+	uint32_t connections;	/* all control connections now */
+	uint32_t pollers;
+	uint32_t spin_ns;	/* current spin budget */
+	uint32_t rights;	/* the asker's rights */
+	uint32_t regions;	/* regions mapped, draining ones included */
+	int32_t pid;		/* the daemon's process id */
+	uint32_t pad;
+};
+
+/* One client, as listed by HGCA_MSG_CLIENTS.
+ * Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_wire_client {
+	uint32_t id;
+	int32_t pid;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t rights;
+	uint32_t state;		/* enum hgca_region_state */
+	uint64_t region_size;
+	uint64_t requests;
+	uint32_t inflight;
+	uint32_t pad;
+};
+
+#define HGCA_CLIENTS_PER_MSG 64
+
+/* Request: h + start index.  Reply: h + total, n, then n clients.
+ * Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_msg_clients {
+	struct hgca_msg_hdr h;
+	uint32_t start;		/* first index wanted */
+	uint32_t total;		/* reply: clients in all */
+	uint32_t n;		/* reply: entries that follow */
+	uint32_t pad;
+	struct hgca_wire_client c[HGCA_CLIENTS_PER_MSG];
+};
+
+/* Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_msg_log_level {
+	struct hgca_msg_hdr h;
+	char level[16];		/* "error", "warning", "info", "debug" */
+};
+
+/* ------------------------------------------------------------------ */
+/* The region: header, ring controls, ring entries, staging arena.     */
+/* ------------------------------------------------------------------ */
+
+#define HGCA_REGION_MAGIC 0x3147455241434748ull	/* "HGCAREG1" */
+
+/* Daemon -> client state word in the region header. */
+enum hgca_region_state {
+	HGCA_REGION_ACTIVE = 0,
+	HGCA_REGION_DRAINING = 1,	/* SIGTERM: no new submissions */
+	HGCA_REGION_QUARANTINED = 2,	/* the client broke the protocol */
+	HGCA_REGION_CLOSED = 3,		/* the daemon let go of the region */
+};
+
+/*
+ * A doorbell (one per ring; the ring's consumer sleeps on it).  The waiter
+ * sets @sleeping, fences, re-checks the ring and futex-waits on @seq; the
+ * producer publishes, fences, and only if @sleeping is set clears it, bumps
+ * @seq and wakes (shm/bell.c).  Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_bell {
+	_Atomic uint32_t seq;		/* futex word */
+	_Atomic uint32_t sleeping;	/* 1 while the consumer may sleep */
+};
+
+/*
+ * Control words of one single-producer/single-consumer ring.  Indices are
+ * free-running uint32_t (slot = index & (entries - 1)); each sits on its
+ * own pair of cache lines.  Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_ring_ctl {
+	alignas(HGCA_LINE_PAD) _Atomic uint32_t head;	/* consumer writes */
+	alignas(HGCA_LINE_PAD) _Atomic uint32_t tail;	/* producer writes */
+	alignas(HGCA_LINE_PAD) struct hgca_bell bell;	/* consumer sleeps */
+};
+
+/*
+ * The region header, at offset 0.  Written by the daemon before the memfd
+ * is passed; afterwards the daemon only writes the status line and never
+ * reads the header back (the client can write anything in its region).
+ * Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_region_hdr {
+	uint64_t magic;		/* HGCA_REGION_MAGIC */
+	uint32_t version;	/* HGCA_PROTO_VERSION */
+	uint32_t client_id;
+	uint64_t size;		/* bytes of the whole region */
+	uint32_t sq_entries;	/* power of two */
+	uint32_t cq_entries;	/* power of two, >= sq_entries */
+	uint32_t sqe_size;	/* sizeof(struct hgca_sqe) */
+	uint32_t cqe_size;	/* sizeof(struct hgca_cqe) */
+	uint64_t sq_ctl_off;	/* struct hgca_ring_ctl of the submission ring */
+	uint64_t cq_ctl_off;	/* ... of the completion ring */
+	uint64_t sq_off;	/* sq_entries descriptors */
+	uint64_t cq_off;	/* cq_entries completions */
+	uint64_t stage_off;	/* the staging arena: requests' offsets */
+	uint64_t stage_size;	/*   are relative to stage_off */
+	/* Status line, written by the daemon only. */
+	alignas(HGCA_LINE_PAD) _Atomic uint32_t state;	/* hgca_region_state */
+	_Atomic uint32_t spin_ns;	/* the daemon's spin budget now */
+};
+
+/* ------------------------------------------------------------------ */
+/* Descriptors.                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Opcodes.  0 is never valid, so a zeroed descriptor is refused. */
+enum hgca_opcode {
+	HGCA_OP_NOP = 1,
+	HGCA_OP_MAX		/* one past the last opcode */
+};
+
+/* NOP flags. */
+#define HGCA_NOP_F_SUM 0x1u	/* checksum stage[off, off + len) */
+#define HGCA_NOP_F_DELAY 0x2u	/* complete after delay_us, from another thread */
+#define HGCA_NOP_DELAY_MAX_US 10000000u	/* more: error completion -EINVAL */
+
+/* Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_sqe_nop {
+	uint64_t value;		/* echoed in cqe.val[0] */
+	uint64_t off;		/* HGCA_NOP_F_SUM: offset in the staging arena */
+	uint64_t len;		/* HGCA_NOP_F_SUM: bytes, 1 .. stage_size */
+	uint32_t delay_us;	/* HGCA_NOP_F_DELAY: 1 .. HGCA_NOP_DELAY_MAX_US */
+	uint32_t rsvd0;		/* zero */
+	uint64_t rsvd[2];	/* zero */
+};
+
+/*
+ * A submission descriptor: 64 bytes, one cache line.  Offsets and lengths
+ * only, never pointers.  Fields the opcode does not use must be zero.
+ * The stamp (index + 1) is written last, by shm_ring_publish(): it tells
+ * the consumer the entry is ready (shm/ring.h).
+ * Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_sqe {
+	_Atomic uint32_t stamp;	/* the ring's, not the request's */
+	uint8_t opcode;		/* enum hgca_opcode */
+	uint8_t flags;		/* opcode's flags */
+	uint16_t rsvd0;		/* zero */
+	uint64_t tag;		/* returned in the completion */
+	union {
+		struct hgca_sqe_nop nop;
+		uint64_t raw[6];
+	} u;
+};
+
+/*
+ * A completion: 32 bytes, stamped like a descriptor.  res is 0 (or a
+ * count) on success, a negative errno for an error a correct client can
+ * make.  Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_cqe {
+	_Atomic uint32_t stamp;	/* the ring's */
+	int32_t res;
+	uint64_t tag;		/* the descriptor's tag */
+	uint64_t val[2];	/* op-specific results (NOP: value, checksum) */
+};
+
+_Static_assert(sizeof(struct hgca_msg_hdr) == 16, "message header");
+_Static_assert(sizeof(struct hgca_msg_hello) == 48, "hello");
+_Static_assert(sizeof(struct hgca_sqe) == 64, "descriptor is one line");
+_Static_assert(sizeof(struct hgca_sqe_nop) == 48, "nop payload");
+_Static_assert(sizeof(struct hgca_cqe) == 32, "completion");
+_Static_assert(sizeof(struct hgca_ring_ctl) == 3 * HGCA_LINE_PAD, "ring ctl");
+_Static_assert(sizeof(struct hgca_msg_clients) <= HGCA_MSG_MAX, "clients fits");
+_Static_assert(sizeof(struct hgca_region_hdr) <= 4096, "header fits a page");
+_Static_assert(sizeof(_Atomic uint32_t) == 4, "lock-free 32-bit atomics");
+
+#endif /* HGCA_SHM_PROTO_H */

@@ -1,0 +1,211 @@
+/*
+ * ring.h - single-producer/single-consumer rings of fixed-size entries in
+ * memory shared by two processes (or two threads).
+ *
+ * struct hgca_ring_ctl (shm/proto.h) holds the shared head and tail; each
+ * side keeps a private struct shm_ring whose own index is authoritative:
+ * a side never reads back the index it writes, so the peer cannot move it.
+ * Indices run freely (slot = index & mask).
+ *
+ * Every entry starts with a 32-bit stamp: the producer writes the entry,
+ * then stamps it with its index + 1 (release), then publishes the tail.
+ * The consumer learns that entry i is ready from its stamp, which shares
+ * the entry's cache line: one line moves from producer to consumer per
+ * entry, where polling the tail would move two (the tail's and the
+ * entry's).  The tail still counts what was published: the consumer
+ * checks it from time to time (shm_ring_check_tail()), and drain logic
+ * reads it.  Stamps start one lap behind, so no slot looks ready early.
+ *
+ * Producer: shm_ring_space(), fill shm_ring_slot(r, 0..n-1) (never its
+ * first four bytes, the stamp), then shm_ring_publish(r, n).  Consumer:
+ * shm_ring_ready(), copy shm_ring_peek(r, 0..n-1), then shm_ring_consume().
+ *
+ * -EPROTO means the peer moved an index backwards or past capacity: only
+ * a broken or hostile peer does that.
+ */
+#ifndef HGCA_SHM_RING_H
+#define HGCA_SHM_RING_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "shm/atomic_pvt.h"
+#include "shm/proto.h"
+
+struct shm_ring {
+	struct hgca_ring_ctl *ctl;	/* shared */
+	unsigned char *ents;		/* shared: entries * esize bytes */
+	uint32_t mask;			/* entries - 1 */
+	uint32_t esize;			/* bytes per entry, stamp included */
+	uint32_t head;	/* consumer: own index; producer: last head seen */
+	uint32_t tail;	/* producer: own index; consumer: last tail seen */
+};
+
+/*
+ * shm_ring_init - set up a ring's shared control words and stamps (the
+ * creator, before the memory is shared), with both indices at @start;
+ * any start value works.  @entries is a power of two.
+ */
+void shm_ring_init(struct hgca_ring_ctl *ctl, void *ents, uint32_t entries,
+		   uint32_t esize, uint32_t start);
+
+/* Make a private view of a ring; reads the indices once, before the peer
+ * runs. */
+void shm_ring_attach(struct shm_ring *r, struct hgca_ring_ctl *ctl,
+		     void *ents, uint32_t entries, uint32_t esize);
+
+static inline uint32_t
+shm_ring_entries(const struct shm_ring *r)
+{
+	return r->mask + 1;
+}
+
+static inline unsigned char *
+shm_ring_at(const struct shm_ring *r, uint32_t index)
+{
+	return r->ents + (size_t)(index & r->mask) * r->esize;
+}
+
+static inline _Atomic uint32_t *
+shm_ring_stamp(const struct shm_ring *r, uint32_t index)
+{
+	return (_Atomic uint32_t *)shm_ring_at(r, index);
+}
+
+/* ---- producer ---- */
+
+/*
+ * shm_ring_space - free slots.  Re-reads the consumer's head only when the
+ * cached value shows fewer than @want free.  0 or -EPROTO.
+ */
+static inline int
+shm_ring_space(struct shm_ring *r, uint32_t want, uint32_t *space)
+{
+	uint32_t used = r->tail - r->head, h;
+
+	if (r->mask + 1 - used < want) {
+		/* Pairs with the release in shm_ring_consume(): the consumer
+		 * has finished reading the slots before we may reuse them. */
+		h = shm_load_acquire(&r->ctl->head);
+		if (h - r->head > used)	/* backwards, or past our tail */
+			return -EPROTO;
+		r->head = h;
+		used = r->tail - h;
+	}
+	*space = r->mask + 1 - used;
+	return 0;
+}
+
+/* Slot @i past the tail (not yet published); its first 4 bytes are the
+ * stamp, which only shm_ring_publish() writes. */
+static inline void *
+shm_ring_slot(const struct shm_ring *r, uint32_t i)
+{
+	return shm_ring_at(r, r->tail + i);
+}
+
+/* Copy an entry into slot @i, all but its stamp. */
+static inline void
+shm_ring_fill(const struct shm_ring *r, uint32_t i, const void *entry)
+{
+	memcpy((unsigned char *)shm_ring_slot(r, i) + 4,
+	       (const unsigned char *)entry + 4, r->esize - 4);
+}
+
+/* Make @n written slots visible: stamp each, then move the tail. */
+static inline void
+shm_ring_publish(struct shm_ring *r, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++, r->tail++)
+		/* Pairs with the acquire in shm_ring_ready(): the entry's
+		 * contents are visible before its stamp is. */
+		shm_store_release(shm_ring_stamp(r, r->tail), r->tail + 1);
+	/* Pairs with the acquire in shm_ring_check_tail() and in drain
+	 * checks: every stamp is visible before the tail is. */
+	shm_store_release(&r->ctl->tail, r->tail);
+}
+
+/* ---- consumer ---- */
+
+/* Is entry @i past the head ready? */
+static inline bool
+shm_ring_ready_at(const struct shm_ring *r, uint32_t i)
+{
+	uint32_t idx = r->head + i;
+
+	/* Pairs with the release in shm_ring_publish(). */
+	return shm_load_acquire(shm_ring_stamp(r, idx)) == idx + 1;
+}
+
+#define SHM_RING_PREFETCH 512	/* bytes fetched ahead while probing */
+
+/* How many entries past the head are ready, @max at most.  Lines ahead
+ * are fetched early, so a batch costs about one transfer, not one per
+ * entry in turn. */
+static inline uint32_t
+shm_ring_ready(const struct shm_ring *r, uint32_t max)
+{
+	uint32_t n = 0, ahead = SHM_RING_PREFETCH / r->esize;
+
+	if (max > r->mask + 1)
+		max = r->mask + 1;
+	while (n < max && shm_ring_ready_at(r, n)) {
+		if (max > 1)
+			__builtin_prefetch(shm_ring_at(r, r->head + n + ahead));
+		n++;
+	}
+	return n;
+}
+
+/* Entry @i past the head.  Copy it before shm_ring_consume(). */
+static inline const void *
+shm_ring_peek(const struct shm_ring *r, uint32_t i)
+{
+	return shm_ring_at(r, r->head + i);
+}
+
+/* Start fetching the line SHM_RING_PREFETCH bytes past entry @i while
+ * working on entry @i. */
+static inline void
+shm_ring_prefetch(const struct shm_ring *r, uint32_t i)
+{
+	__builtin_prefetch(shm_ring_peek(r, i + SHM_RING_PREFETCH / r->esize));
+}
+
+/* Give @n read slots back to the producer. */
+static inline void
+shm_ring_consume(struct shm_ring *r, uint32_t n)
+{
+	r->head += n;
+	/* Pairs with the acquire in shm_ring_space(): our reads of the
+	 * slots happen before the producer may overwrite them. */
+	shm_store_release(&r->ctl->head, r->head);
+}
+
+/*
+ * shm_ring_check_tail - consumer: read the published tail and check that
+ * it lies within a lap of the head and did not move backwards since last
+ * seen.  (Stamps come first, so the tail may trail what was consumed; and
+ * a tail seen more than a lap ago no longer says anything.)  0 or -EPROTO.
+ */
+static inline int
+shm_ring_check_tail(struct shm_ring *r)
+{
+	/* Pairs with the release of the tail in shm_ring_publish(). */
+	uint32_t t = shm_load_acquire(&r->ctl->tail);
+	int32_t cap = (int32_t)(r->mask + 1);
+	int32_t ahead = (int32_t)(t - r->head);
+	int32_t last = (int32_t)(r->tail - r->head);
+
+	if (last < -cap)
+		last = -cap;
+	if (ahead > cap || ahead < last)
+		return -EPROTO;
+	r->tail = t;
+	return 0;
+}
+
+#endif /* HGCA_SHM_RING_H */
