@@ -144,6 +144,14 @@ service(struct poller *p, struct client *c)
 				  "past the tail");
 		return 0;
 	}
+	/* A correct client never has more in flight than the completion
+	 * ring holds (its library counts), so a request it cannot be
+	 * answered for is a broken client's. */
+	if (credit == 0) {
+		client_quarantine(c, "more requests in flight than the "
+				  "completion ring holds");
+		return 0;
+	}
 	return take_batch(p, c, credit, done);
 }
 
