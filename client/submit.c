@@ -105,6 +105,16 @@ ready(struct hgca *h, unsigned max)
 	return (int)shm_ring_ready(&h->cq, max);
 }
 
+/* Are at least @min ready?  One look, at the min-th: the daemon stamps
+ * completions in order, so the earlier ones are ready too (and a waiter
+ * spins on one cache line, not on every line it waits for). */
+static bool
+has(struct hgca *h, unsigned min)
+{
+	return min == 0 || (min <= h->lo.entries &&
+			    shm_ring_ready_at(&h->cq, min - 1));
+}
+
 /* Take @n ready completions. */
 static int
 take(struct hgca *h, struct hgca_completion *out, uint32_t n)
@@ -154,8 +164,7 @@ sleep_once(struct hgca *h, unsigned min, uint64_t deadline)
 	if (deadline - now < (uint64_t)slice)
 		slice = (int64_t)(deadline - now);
 	seq = shm_bell_arm(&h->cq.ctl->bell);
-	if ((unsigned)ready(h, min) < min &&
-	    client_region_state(h) != -EPROTO && !h->err)
+	if (!has(h, min) && client_region_state(h) != -EPROTO && !h->err)
 		shm_bell_sleep(&h->cq.ctl->bell, seq, slice);
 	shm_bell_disarm(&h->cq.ctl->bell);
 	return h->err;
@@ -177,7 +186,7 @@ wait_ready(struct hgca *h, unsigned min, uint64_t deadline)
 	/* Relaxed: a hint the daemon refreshes. */
 	h->spin.cap_ns = shm_load_relaxed(&h->hdr->spin_ns);
 	limit = shm_spin_limit(&h->spin);
-	while ((unsigned)ready(h, min) < min) {
+	while (!has(h, min)) {
 		if (++rounds % CLOCK_EVERY) {
 			shm_cpu_relax();
 			continue;
@@ -206,12 +215,12 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	if (!h || !h->base || !out || max == 0 || min > max ||
 	    min > h->inflight)
 		return -EINVAL;
-	if (timeout_ms == 0 && (unsigned)ready(h, min) < min)
+	if (timeout_ms == 0 && !has(h, min))
 		return h->err ? h->err : -ETIMEDOUT;	/* a poll: no spin */
 	if (timeout_ms >= 0)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
 	rc = wait_ready(h, min, deadline);
-	if (rc < 0 && ready(h, min) >= (int)min)
+	if (rc < 0 && has(h, min))
 		rc = 0;	/* they came in the end: deliver them */
 	return rc < 0 ? rc : take(h, out, (uint32_t)ready(h, max));
 }

@@ -244,12 +244,17 @@ start(struct hgcad *d, const struct options *o)
 		 (unsigned long long)d->cfg.spin_us);
 }
 
+/* Connections first (no client is served after), then the pollers (no
+ * thread can quarantine after), then the control plane, then the
+ * handlers' threads (leftover completions are dropped). */
 static void
 stop(struct hgcad *d)
 {
-	control_destroy(d->ctl);	/* closes connections first */
+	control_shutdown(d->ctl);
 	dataplane_destroy(d->dp);
-	ops_stop();			/* completes (drops) leftovers */
+	d->dp = NULL;
+	control_destroy(d->ctl);
+	ops_stop();
 	if (d->loadavg_fd >= 0)
 		close(d->loadavg_fd);
 	close(d->sigfd);
