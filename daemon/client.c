@@ -123,13 +123,14 @@ client_cq_credit(struct client *c, uint32_t want, uint32_t *credit)
 	return 0;
 }
 
-/* Copy @n completions in and publish them; cq_lock held. */
+/* Copy @n completions in, each stamped as it is written, and publish
+ * them; cq_lock held. */
 static void
 cq_write(struct client *c, const struct hgca_cqe *cqe, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
-		shm_ring_fill(&c->cq, i, &cqe[i]);
-	shm_ring_publish(&c->cq, n);
+		shm_ring_put(&c->cq, i, &cqe[i], sizeof(cqe[i]));
+	shm_ring_advance(&c->cq, n);
 }
 
 void

@@ -17,7 +17,9 @@
  * reads it.  Stamps start one lap behind, so no slot looks ready early.
  *
  * Producer: shm_ring_space(), fill shm_ring_slot(r, 0..n-1) (never its
- * first four bytes, the stamp), then shm_ring_publish(r, n).  Consumer:
+ * first four bytes, the stamp), then shm_ring_publish(r, n); or, when the
+ * entries are ready at once, shm_ring_put() each (contents and stamp in
+ * one pass over its line) and shm_ring_advance(r, n).  Consumer:
  * shm_ring_ready(), copy shm_ring_peek(r, 0..n-1), then shm_ring_consume().
  *
  * -EPROTO means the peer moved an index backwards or past capacity: only
@@ -115,6 +117,33 @@ shm_ring_fill(const struct shm_ring *r, uint32_t i, const void *entry)
 	       (const unsigned char *)entry + 4, r->esize - 4);
 }
 
+/*
+ * Write @entry (@size bytes, all but its stamp) into slot @i past the
+ * tail and stamp it at once, so its line is written in one visit and a
+ * consumer never finds it half done.  Put entries in index order, then
+ * shm_ring_advance().  @size is a constant at every call site, so the
+ * copy is a few inline stores.
+ */
+static inline void
+shm_ring_put(struct shm_ring *r, uint32_t i, const void *entry, size_t size)
+{
+	memcpy((unsigned char *)shm_ring_slot(r, i) + 4,
+	       (const unsigned char *)entry + 4, size - 4);
+	/* Pairs with the acquire in shm_ring_ready_at(): the contents are
+	 * visible before the stamp is. */
+	shm_store_release(shm_ring_stamp(r, r->tail + i), r->tail + i + 1);
+}
+
+/* Publish the tail after shm_ring_put() of @n entries. */
+static inline void
+shm_ring_advance(struct shm_ring *r, uint32_t n)
+{
+	r->tail += n;
+	/* Pairs with the acquire in shm_ring_check_tail(): every stamp is
+	 * visible before the tail is. */
+	shm_store_release(&r->ctl->tail, r->tail);
+}
+
 /* Make @n written slots visible: stamp each, then move the tail. */
 static inline void
 shm_ring_publish(struct shm_ring *r, uint32_t n)
@@ -167,12 +196,34 @@ shm_ring_peek(const struct shm_ring *r, uint32_t i)
 	return shm_ring_at(r, r->head + i);
 }
 
-/* Start fetching the line SHM_RING_PREFETCH bytes past entry @i while
- * working on entry @i. */
-static inline void
-shm_ring_prefetch(const struct shm_ring *r, uint32_t i)
+/*
+ * shm_ring_published - consumer: how many entries past the head the
+ * producer's tail covers, @max at most; 0 when the tail lies behind the
+ * head or more than a lap ahead.  Only a bound for prefetching: stamps
+ * alone say what is ready, so a wrong tail costs a wasted prefetch.
+ */
+static inline uint32_t
+shm_ring_published(const struct shm_ring *r, uint32_t max)
 {
-	__builtin_prefetch(shm_ring_peek(r, i + SHM_RING_PREFETCH / r->esize));
+	/* Relaxed: nothing is read on the strength of this value. */
+	uint32_t ahead = shm_load_relaxed(&r->ctl->tail) - r->head;
+
+	if (ahead > r->mask + 1)
+		return 0;
+	return ahead < max ? ahead : max;
+}
+
+/* Start fetching the line SHM_RING_PREFETCH bytes past entry @i while
+ * working on entry @i, if that entry is below @bound (from
+ * shm_ring_published()): a line the producer is still writing would be
+ * pulled away from it mid-write, costing it a second transfer. */
+static inline void
+shm_ring_prefetch(const struct shm_ring *r, uint32_t i, uint32_t bound)
+{
+	uint32_t ahead = i + SHM_RING_PREFETCH / r->esize;
+
+	if (ahead < bound)
+		__builtin_prefetch(shm_ring_peek(r, ahead));
 }
 
 /* Give @n read slots back to the producer. */
