@@ -110,13 +110,16 @@ take_batch(struct poller *p, struct client *c, uint32_t max,
 	   struct hgca_cqe *done)
 {
 	uint32_t n = 0, ndone = 0, pub = 0;
+	/* More than one ready: a batch, whose tail bounds the prefetch.  (A
+	 * lone request reads no tail: one line transfer less.) */
+	bool batch = max > 1 && shm_ring_ready_at(&c->sq, 1);
 	enum op_verdict v;
 
-	/* More than one ready: a batch; its tail bounds the prefetch.  (A
-	 * lone request reads no tail: one line transfer less.) */
-	if (max > 1 && shm_ring_ready_at(&c->sq, 1))
-		pub = shm_ring_published(&c->sq, max);
 	while (n < max && shm_ring_ready_at(&c->sq, n)) {
+		/* Look at the tail again when the prefetch would pass it: a
+		 * cache hit until the client moves it. */
+		if (batch && pub < max && n + c->sq.ahead >= pub)
+			pub = shm_ring_published(&c->sq, max);
 		shm_ring_prefetch(&c->sq, n, pub);
 		v = dispatch_one(c, n, &done[ndone]);
 		if (v == OP_VIOLATION)

@@ -31,6 +31,7 @@ shm_ring_attach(struct shm_ring *r, struct hgca_ring_ctl *ctl, void *ents,
 	r->ents = ents;
 	r->mask = entries - 1;
 	r->esize = esize;
+	r->ahead = SHM_RING_PREFETCH_PUB / esize;
 	/* Acquire pairs with nothing yet (the peer has not run); it keeps
 	 * attaching correct should a peer ever attach late. */
 	r->head = shm_load_acquire(&ctl->head);
