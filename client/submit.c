@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "client/client_pvt.h"
@@ -26,6 +27,16 @@ can_prep(struct hgca *h)
 	return client_region_state(h);
 }
 
+_Static_assert(sizeof(struct hgca_nop) == 32 &&
+	       offsetof(struct hgca_sqe_nop, off) == offsetof(struct hgca_nop, off) &&
+	       offsetof(struct hgca_sqe_nop, len) == offsetof(struct hgca_nop, len) &&
+	       offsetof(struct hgca_sqe_nop, delay_us) ==
+	       offsetof(struct hgca_nop, delay_us) &&
+	       offsetof(struct hgca_sqe_nop, rsvd0) ==
+	       offsetof(struct hgca_nop, reserved) &&
+	       offsetof(struct hgca_sqe_nop, rsvd) == 32,
+	       "a NOP's payload begins with struct hgca_nop");
+
 static bool
 nop_ok(const struct hgca *h, const struct hgca_nop *n)
 {
@@ -34,11 +45,30 @@ nop_ok(const struct hgca *h, const struct hgca_nop *n)
 		n->off <= h->lo.stage_size && n->len <= h->lo.stage_size - n->off);
 }
 
+/*
+ * Write every byte of a NOP descriptor but the stamp (shm_ring_publish()
+ * writes it) once, in five wide stores, not a memset and then the fields:
+ * a store waits for its line's transfer to us, and the fewer store-buffer
+ * entries a line takes, the more lines' transfers overlap.  The payload's
+ * first 32 bytes are struct hgca_nop's, field for field (its reserved
+ * word was checked to be zero).
+ */
+static void
+nop_fill(struct hgca_sqe *sqe, uint64_t tag, const struct hgca_nop *nop)
+{
+	uint8_t head[4] = { HGCA_OP_NOP, (nop->len ? HGCA_NOP_F_SUM : 0) |
+			    (nop->delay_us ? HGCA_NOP_F_DELAY : 0), 0, 0 };
+
+	memcpy(&sqe->opcode, head, sizeof(head));	/* opcode .. rsvd0 */
+	sqe->tag = tag;
+	memcpy(&sqe->u.nop, nop, sizeof(*nop));
+	memset(sqe->u.nop.rsvd, 0, sizeof(sqe->u.nop.rsvd));
+}
+
 int
 hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 {
 	static const struct hgca_nop zero;
-	struct hgca_sqe *sqe;
 	uint32_t space;
 	int rc;
 
@@ -52,16 +82,7 @@ hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 		return -EINVAL;
 	if (shm_ring_space(&h->sq, h->prepared + 1, &space) < 0)
 		return client_fail(h, -EPROTO);	/* the daemon broke the ring */
-	sqe = shm_ring_slot(&h->sq, h->prepared);
-	/* Every byte but the stamp (shm_ring_publish() writes it), each
-	 * once: no memset first, the line gets half the stores. */
-	sqe->opcode = HGCA_OP_NOP;
-	sqe->flags = (nop->len ? HGCA_NOP_F_SUM : 0) |
-		     (nop->delay_us ? HGCA_NOP_F_DELAY : 0);
-	sqe->rsvd0 = 0;
-	sqe->tag = tag;
-	sqe->u.nop = (struct hgca_sqe_nop){ .value = nop->value,
-		.off = nop->off, .len = nop->len, .delay_us = nop->delay_us };
+	nop_fill(shm_ring_slot(&h->sq, h->prepared), tag, nop);
 	h->prepared++;
 	return 0;
 }
