@@ -14,7 +14,9 @@
 
 #define CLOCK_EVERY 32	/* spin rounds between clock and state reads */
 
-/* May a request be prepared now?  0 or a negative errno. */
+/* May a request be prepared now?  0 or a negative errno.  The region's
+ * state is read for the first request of a batch only; hgca_submit()
+ * reads it again, so a change in between is reported there. */
 static int
 can_prep(struct hgca *h)
 {
@@ -24,7 +26,7 @@ can_prep(struct hgca *h)
 		return h->err;
 	if (h->inflight + h->prepared >= h->lo.entries)
 		return -EAGAIN;
-	return client_region_state(h);
+	return h->prepared ? 0 : client_region_state(h);
 }
 
 _Static_assert(sizeof(struct hgca_nop) == 32 &&
@@ -127,21 +129,30 @@ has(struct hgca *h, unsigned min)
 			    shm_ring_ready_at(&h->cq, min - 1));
 }
 
-/* Take the completions ready now, @max at most, in one pass: each
- * stamp is read with the rest of its line.  Lines ahead are fetched
- * early, but only those the daemon has published (see
- * shm_ring_prefetch()). */
+/*
+ * Take the completions ready now, @max at most (and at least @min, which
+ * the caller saw stamped), in one pass: each stamp is read with the rest
+ * of its line.  Only what the daemon's tail covers is taken when that is
+ * enough, and only that is fetched early: a line past the tail may be
+ * half written, and reading it would pull it away from the daemon.
+ */
 static int
-take(struct hgca *h, struct hgca_completion *out, uint32_t max)
+take(struct hgca *h, struct hgca_completion *out, uint32_t min, uint32_t max)
 {
-	uint32_t n, pub = max > 1 ? shm_ring_published(&h->cq, max) : 0;
+	/* A private copy of the view: the stores to out[] cannot change it,
+	 * so the loop keeps it in registers. */
+	struct shm_ring cq = h->cq;
+	uint32_t n, pub;
 
 	if (max > h->lo.entries)
 		max = h->lo.entries;
-	for (n = 0; n < max && shm_ring_ready_at(&h->cq, n); n++) {
-		const struct hgca_cqe *cqe = shm_ring_peek(&h->cq, n);
+	pub = max > 1 ? shm_ring_published(&cq, max) : 0;
+	if (pub && pub >= min)
+		max = pub;
+	for (n = 0; n < max && shm_ring_ready_at(&cq, n); n++) {
+		const struct hgca_cqe *cqe = shm_ring_peek(&cq, n);
 
-		shm_ring_prefetch(&h->cq, n, pub);
+		shm_ring_prefetch(&cq, n, pub);
 		out[n].tag = cqe->tag;
 		out[n].res = cqe->res;
 		out[n].flags = 0;
@@ -162,7 +173,7 @@ hgca_reap(struct hgca *h, struct hgca_completion *out, unsigned max)
 
 	if (!h || !h->base || !out)
 		return -EINVAL;
-	n = take(h, out, max);
+	n = take(h, out, 0, max);
 	if (n == 0 && h->err)
 		return h->err;
 	return n;
@@ -243,5 +254,5 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	rc = wait_ready(h, min, deadline);
 	if (rc < 0 && has(h, min))
 		rc = 0;	/* they came in the end: deliver them */
-	return rc < 0 ? rc : take(h, out, max);
+	return rc < 0 ? rc : take(h, out, min, max);
 }
