@@ -14,10 +14,9 @@
 
 #define CLOCK_EVERY 32	/* spin rounds between clock and state reads */
 
-/* May a request be prepared now?  0 or a negative errno.  The region's
- * state is read for the first request of a batch only; hgca_submit()
- * reads it again, so a change in between is reported there. */
-static int
+/* May a request be prepared now (the region's state aside)?  0 or a
+ * negative errno. */
+static inline int
 can_prep(struct hgca *h)
 {
 	if (!h->base)
@@ -26,7 +25,7 @@ can_prep(struct hgca *h)
 		return h->err;
 	if (h->inflight + h->prepared >= h->lo.entries)
 		return -EAGAIN;
-	return h->prepared ? 0 : client_region_state(h);
+	return 0;
 }
 
 _Static_assert(sizeof(struct hgca_nop) == 32 &&
@@ -55,7 +54,7 @@ nop_ok(const struct hgca *h, const struct hgca_nop *n)
  * first 32 bytes are struct hgca_nop's, field for field (its reserved
  * word was checked to be zero).
  */
-static void
+static inline __attribute__((always_inline)) void
 nop_fill(struct hgca_sqe *sqe, uint64_t tag, const struct hgca_nop *nop)
 {
 	uint8_t head[4] = { HGCA_OP_NOP, (nop->len ? HGCA_NOP_F_SUM : 0) |
@@ -67,15 +66,14 @@ nop_fill(struct hgca_sqe *sqe, uint64_t tag, const struct hgca_nop *nop)
 	memset(sqe->u.nop.rsvd, 0, sizeof(sqe->u.nop.rsvd));
 }
 
-int
-hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
+/* hgca_nop_prep() once the region's state is known to allow it. */
+static inline __attribute__((always_inline)) int
+nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 {
 	static const struct hgca_nop zero;
 	uint32_t space;
 	int rc;
 
-	if (!h)
-		return -EINVAL;
 	if (!nop)
 		nop = &zero;
 	if ((rc = can_prep(h)) < 0)
@@ -87,6 +85,28 @@ hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	nop_fill(shm_ring_slot(&h->sq, h->prepared), tag, nop);
 	h->prepared++;
 	return 0;
+}
+
+/* The first request of a batch also reads the region's state (later
+ * ones need not: hgca_submit() reads it again). */
+static __attribute__((noinline)) int
+nop_prep_first(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
+{
+	int rc = h->base ? client_region_state(h) : -EINVAL;
+
+	return rc < 0 ? rc : nop_prep(h, tag, nop);
+}
+
+/* Kept free of calls, so that it needs no stack frame: every store a
+ * request makes waits in the store buffer behind the ring's lines. */
+int
+hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
+{
+	if (!h)
+		return -EINVAL;
+	if (h->prepared == 0)
+		return nop_prep_first(h, tag, nop);
+	return nop_prep(h, tag, nop);
 }
 
 int
@@ -151,13 +171,12 @@ take(struct hgca *h, struct hgca_completion *out, uint32_t min, uint32_t max)
 		max = pub;
 	for (n = 0; n < max && shm_ring_ready_at(&cq, n); n++) {
 		const struct hgca_cqe *cqe = shm_ring_peek(&cq, n);
+		struct { int32_t res; uint32_t flags; } rf = { cqe->res, 0 };
 
 		shm_ring_prefetch(&cq, n, pub);
 		out[n].tag = cqe->tag;
-		out[n].res = cqe->res;
-		out[n].flags = 0;
-		out[n].value[0] = cqe->val[0];
-		out[n].value[1] = cqe->val[1];
+		memcpy(&out[n].res, &rf, sizeof(rf));	/* res, flags = 0 */
+		memcpy(out[n].value, cqe->val, sizeof(out[n].value));
 	}
 	if (n == 0)
 		return 0;
