@@ -32,6 +32,7 @@ struct pipe {
 	struct hgca_ring_ctl *ctl;
 	struct ent *ents;
 	uint32_t entries, start, maxbatch;
+	bool put;		/* producer: shm_ring_put(), not fill + publish */
 	uint64_t total, seed;
 	uint64_t bad;		/* consumer: entries out of sequence */
 	uint64_t sleeps;	/* both sides: futex waits */
@@ -100,15 +101,42 @@ producer(void *arg)
 			n = (uint32_t)(p->total - i);
 		wait_on(&space_bell, has_space, &r, n, &p->sleeps);
 		for (uint32_t k = 0; k < n; k++) {
-			struct ent *e = shm_ring_slot(&r, k);
+			struct ent e = { .value = value_of(p->seed, i + k) };
 
-			e->value = value_of(p->seed, i + k);
+			if (p->put)
+				shm_ring_put(&r, k, &e, sizeof(e));
+			else	/* the stamp is publish's to write */
+				((struct ent *)shm_ring_slot(&r, k))->value =
+					e.value;
 		}
-		shm_ring_publish(&r, n);
+		if (p->put)
+			shm_ring_advance(&r, n);
+		else
+			shm_ring_publish(&r, n);
 		shm_bell_ring(&p->ctl->bell);
 		i += n;
 	}
 	return NULL;
+}
+
+/* Consumers of both kinds: shm_ring_ready() (the put streams), or the
+ * stamps one by one, prefetching within what the tail publishes (the
+ * daemon's and the client library's way). */
+static uint32_t
+take_ready(struct pipe *p, struct shm_ring *r, uint64_t i)
+{
+	uint32_t n = 0, pub;
+
+	if (p->put)
+		n = shm_ring_ready(r, p->entries);
+	else
+		for (pub = shm_ring_published(r, p->entries);
+		     n < p->entries && shm_ring_ready_at(r, n); n++)
+			shm_ring_prefetch(r, n, pub);
+	for (uint32_t k = 0; k < n; k++)
+		p->bad += ((const struct ent *)shm_ring_peek(r, k))->value !=
+			  value_of(p->seed, i + k);
+	return n;
 }
 
 static void
@@ -120,14 +148,11 @@ consume(struct pipe *p)
 	shm_ring_attach(&r, p->ctl, p->ents, p->entries, sizeof(struct ent));
 	for (uint64_t i = 0; i < p->total;) {
 		wait_on(&p->ctl->bell, has_entries, &r, 1, &p->sleeps);
-		n = shm_ring_ready(&r, p->entries);
+		n = take_ready(p, &r, i);
 		if (shm_ring_check_tail(&r) < 0) {
 			p->bad++;
 			return;
 		}
-		for (uint32_t k = 0; k < n; k++)
-			p->bad += ((const struct ent *)shm_ring_peek(&r, k))->value !=
-				  value_of(p->seed, i + k);
 		shm_ring_consume(&r, n);
 		shm_bell_ring(&space_bell);
 		i += n;
@@ -136,10 +161,10 @@ consume(struct pipe *p)
 
 static void
 check_stream(struct rng *g, uint32_t entries, uint32_t start, uint64_t total,
-	     uint32_t maxbatch)
+	     uint32_t maxbatch, bool put)
 {
 	struct pipe p = { .entries = entries, .start = start, .total = total,
-			  .maxbatch = maxbatch, .seed = rng_next(g) };
+			  .maxbatch = maxbatch, .put = put, .seed = rng_next(g) };
 	pthread_t t;
 
 	p.ctl = aligned_alloc(HGCA_LINE_PAD, sizeof(*p.ctl));
@@ -149,9 +174,10 @@ check_stream(struct rng *g, uint32_t entries, uint32_t start, uint64_t total,
 	consume(&p);
 	pthread_join(t, NULL);
 	ok(p.bad == 0 && shm_load_relaxed(&p.ctl->tail) == start + (uint32_t)total,
-	   "%llu entries through %u slots from index %u, batches <= %u: "
+	   "%llu entries through %u slots from index %u, batches <= %u, %s: "
 	   "%llu out of sequence, %llu sleeps", (unsigned long long)total,
-	   entries, start, maxbatch, (unsigned long long)p.bad,
+	   entries, start, maxbatch, put ? "put one by one" : "filled, "
+	   "then published", (unsigned long long)p.bad,
 	   (unsigned long long)p.sleeps);
 	free(p.ctl);
 	free(p.ents);
@@ -197,6 +223,41 @@ check_bad_indices(struct rng *g)
 	   "past capacity %d, backwards %d, behind head %d; head past tail "
 	   "%d, head backwards %d; a tail unseen for laps is fine (%d)",
 	   fresh, start, r2, r3, r4, r5, r6, r7);
+}
+
+/* The tail as a bound: what it covers past the head, capped; nothing
+ * when it lies behind the head or more than a lap ahead. */
+static void
+check_published(struct rng *g)
+{
+	static struct hgca_ring_ctl ctl __attribute__((aligned(128)));
+	struct ent ents[32];
+	struct shm_ring prod, cons;
+	uint32_t start = (uint32_t)rng_next(g), n = 1 + (uint32_t)rng_below(g, 31);
+	uint32_t fresh, all, capped, past, behind, lap;
+
+	shm_ring_init(&ctl, ents, 32, sizeof(ents[0]), start);
+	shm_ring_attach(&prod, &ctl, ents, 32, sizeof(ents[0]));
+	shm_ring_attach(&cons, &ctl, ents, 32, sizeof(ents[0]));
+	fresh = shm_ring_published(&cons, 32);
+	for (uint32_t k = 0; k < n; k++) {
+		struct ent e = { .value = k };
+
+		shm_ring_put(&prod, k, &e, sizeof(e));
+	}
+	shm_ring_advance(&prod, n);
+	all = shm_ring_published(&cons, 32);
+	capped = shm_ring_published(&cons, n - 1);
+	shm_store_relaxed(&ctl.tail, start + 33);	/* past a lap */
+	past = shm_ring_published(&cons, 32);
+	shm_store_relaxed(&ctl.tail, start - 1);	/* behind the head */
+	behind = shm_ring_published(&cons, 32);
+	shm_store_relaxed(&ctl.tail, start + 32);	/* a full lap */
+	lap = shm_ring_published(&cons, 32);
+	ok(fresh == 0 && all == n && capped == n - 1 && past == 0 &&
+	   behind == 0 && lap == 32 && shm_ring_ready(&cons, 32) == n,
+	   "the tail bounds prefetching: %u of %u put, capped %u, past a lap "
+	   "%u, behind %u, a full lap %u", all, n, capped, past, behind, lap);
 }
 
 static struct hgca_bell bells[2];
@@ -338,10 +399,13 @@ main(void)
 
 	td_watchdog(60);
 	rng_seed(&g, ref64_seed());
-	check_stream(&g, 8, UINT32_MAX - 100, 1000000, 8);
-	check_stream(&g, 64, (uint32_t)rng_next(&g), 2000000, 17);
-	check_stream(&g, 1024, UINT32_MAX - 5000, 1500000, 256);
+	check_stream(&g, 8, UINT32_MAX - 100, 1000000, 8, false);
+	check_stream(&g, 64, (uint32_t)rng_next(&g), 2000000, 17, false);
+	check_stream(&g, 1024, UINT32_MAX - 5000, 1500000, 256, false);
+	check_stream(&g, 16, UINT32_MAX - 300, 1000000, 16, true);
+	check_stream(&g, 1024, (uint32_t)rng_next(&g), 1500000, 200, true);
 	check_bad_indices(&g);
+	check_published(&g);
 	check_bells();
 	check_spin();
 	check_layout(&g);
