@@ -402,8 +402,8 @@ main(void)
 	check_stream(&g, 8, UINT32_MAX - 100, 1000000, 8, false);
 	check_stream(&g, 64, (uint32_t)rng_next(&g), 2000000, 17, false);
 	check_stream(&g, 1024, UINT32_MAX - 5000, 1500000, 256, false);
-	check_stream(&g, 16, UINT32_MAX - 300, 1000000, 16, true);
-	check_stream(&g, 1024, (uint32_t)rng_next(&g), 1500000, 200, true);
+	check_stream(&g, 16, UINT32_MAX - 300, 400000, 16, true);
+	check_stream(&g, 1024, (uint32_t)rng_next(&g), 600000, 200, true);
 	check_bad_indices(&g);
 	check_published(&g);
 	check_bells();
