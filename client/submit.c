@@ -266,7 +266,11 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	if (!h || !h->base || !out || max == 0 || min > max ||
 	    min > h->inflight)
 		return -EINVAL;
-	if (timeout_ms == 0 && !has(h, min))
+	if (has(h, min)) {	/* already here: no clock, no spin */
+		shm_spin_learn(&h->spin, 0);
+		return take(h, out, min, max);
+	}
+	if (timeout_ms == 0)
 		return h->err ? h->err : -ETIMEDOUT;	/* a poll: no spin */
 	if (timeout_ms >= 0)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
