@@ -35,7 +35,7 @@
 #define KERN_ACC 8		/* accumulators per block (16 registers) */
 #endif
 #define KB_PF_LOCALITY 2	/* prefetch into L2 (T1): measured best */
-#define KB_UNROLL _Pragma("GCC unroll 8")
+#define KB_UNROLL _Pragma("GCC unroll 16")
 #define KB_INLINE static inline __attribute__((always_inline))
 
 /* VW elements of @dt at element index @i of @base, as fp32. */
@@ -206,19 +206,32 @@ kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
 }
 
 /*
- * Register blocks: nr rows by nv vectors, at most 8 accumulators (16 vector
- * registers on AVX2 must also hold the loads and a broadcast; 8 independent
- * chains cover the FMA latency).  Fewer rows take more vectors, so one query
- * row (G = 1) still keeps 8 chains in flight.
+ * Register blocks: nr rows by nv vectors, at most KERN_ACC accumulators
+ * (AVX2: 12, which with the loads and a broadcast fill its 16 registers and
+ * keep enough independent FMA chains in flight to cover their latency;
+ * AVX-512: 16 of its 32).  Fewer rows take more vectors, so one query row
+ * (G = 1) still keeps as many chains in flight.  KB_NV lists, per row
+ * count, the vector counts a block may take, largest first.
  */
+#if KERN_ACC >= 16
+#define KB_NV { { 0 }, { 16, 8, 4, 2, 1, 0 }, { 8, 4, 2, 1, 0 }, \
+		{ 4, 2, 1, 0 }, { 4, 2, 1, 0 } }
+#elif KERN_ACC >= 12
+#define KB_NV { { 0 }, { 12, 8, 4, 2, 1, 0 }, { 6, 4, 2, 1, 0 }, \
+		{ 4, 2, 1, 0 }, { 3, 2, 1, 0 } }
+#else
+#define KB_NV { { 0 }, { 8, 4, 2, 1, 0 }, { 4, 2, 1, 0 }, \
+		{ 2, 1, 0 }, { 2, 1, 0 } }
+#endif
+
 static inline int
 kb_nv(int nr, int left)
 {
-	int most = KERN_ACC / (nr == 3 ? 4 : nr);
+	static const int8_t opts[KB_ROWS + 1][7] = KB_NV;
 
-	for (int nv = most; nv > 1; nv /= 2)
-		if (left >= nv)
-			return nv;
+	for (const int8_t *o = opts[nr]; *o; o++)
+		if (left >= *o)
+			return *o;
 	return 1;
 }
 
@@ -238,6 +251,12 @@ kb_nv(int nr, int left)
 		case 0x48: KB_DT(blk, 2, 8, __VA_ARGS__); break;	\
 		case 0x64: KB_DT(blk, 3, 4, __VA_ARGS__); break;	\
 		case 0x84: KB_DT(blk, 4, 4, __VA_ARGS__); break;
+#elif KERN_ACC >= 12
+#define KB_WIDE_SHAPES(blk, ...)					\
+		case 0x2c: KB_DT(blk, 1, 12, __VA_ARGS__); break;	\
+		case 0x46: KB_DT(blk, 2, 6, __VA_ARGS__); break;	\
+		case 0x64: KB_DT(blk, 3, 4, __VA_ARGS__); break;	\
+		case 0x83: KB_DT(blk, 4, 3, __VA_ARGS__); break;
 #else
 #define KB_WIDE_SHAPES(blk, ...)
 #endif
