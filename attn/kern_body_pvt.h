@@ -35,6 +35,17 @@
 #define KERN_ACC 8		/* accumulators per block (16 registers) */
 #endif
 #define KB_PF_LOCALITY 2	/* prefetch into L2 (T1): measured best */
+
+/* One step of a prefetch spread over a loop: pfr (1 or 2) lines. */
+#define KB_PREFETCH(pc, pfe, pfr)					\
+	do {								\
+		if ((pc) < (pfe)) {					\
+			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);	\
+			if ((pfr) > 1)					\
+				__builtin_prefetch((pc) + 64, 0, KB_PF_LOCALITY); \
+			(pc) += 64 * (pfr);				\
+		}							\
+	} while (0)
 #define KB_UNROLL _Pragma("GCC unroll 16")
 #define KB_INLINE static inline __attribute__((always_inline))
 
@@ -141,9 +152,7 @@ kb_score_blk(const enum attn_dtype dt, const int nr, const int nv,
 		for (int j = 0; j < nv; j++)
 			acc[r][j] = V_ZERO();
 	for (int c = 0; c < d; c++) {
-		/* spread the next page's prefetch: pfr lines per iteration */
-		for (int i = 0; i < pfr && pc < pfe; i++, pc += 64)
-			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);
+		KB_PREFETCH(pc, pfe, pfr);	/* spread over the loop */
 		kb_loadn(dt, nv, k, (size_t)c * P + t0, kv);
 		KB_UNROLL
 		for (int r = 0; r < nr; r++) {
@@ -181,8 +190,7 @@ kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
 		for (int j = 0; j < nv; j++)
 			acc[r][j] = V_ZERO();
 	for (int t = 0; t < nt; t++) {
-		for (int i = 0; i < pfr && pc < pfe; i++, pc += 64)
-			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);
+		KB_PREFETCH(pc, pfe, pfr);
 		kb_loadn(dt, nv, v, (size_t)(dense ? t : idx[t]) * d + c0, vv);
 		KB_UNROLL
 		for (int r = 0; r < nr; r++) {
@@ -288,7 +296,7 @@ kb_score(enum attn_dtype dt, const float *qs, int R, int d, const void *k,
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS)	/* blocks x d iterations */
 		for (int t0 = 0, nv; t0 < nt; t0 += nv * KERN_VW, iters += d)
 			nv = kb_nv(R - r0 < KB_ROWS ? R - r0 : KB_ROWS, (nt - t0) / KERN_VW);
-	pfr = (int)((pfbytes / 64 + iters - 1) / iters);
+	pfr = pfbytes / 64 > (size_t)iters ? 2 : 1;	/* beyond 2, some lines go */
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS) {
 		int nr = R - r0 < KB_ROWS ? R - r0 : KB_ROWS;
 		const float *q = qs + (size_t)r0 * d;
@@ -336,7 +344,7 @@ kb_vacc(enum attn_dtype dt, const float *w, int R, int ldw, const void *v,
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS)	/* blocks x nt iterations */
 		for (int c0 = 0, nv; c0 < dv; c0 += nv * KERN_VW, iters += nt)
 			nv = kb_nv(R - r0 < KB_ROWS ? R - r0 : KB_ROWS, (dv - c0) / KERN_VW);
-	pfr = iters ? (int)((pfbytes / 64 + iters - 1) / iters) : 0;
+	pfr = pfbytes / 64 > (size_t)iters ? 2 : 1;
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS) {
 		int nr = R - r0 < KB_ROWS ? R - r0 : KB_ROWS;
 		const float *wr = w + (size_t)r0 * ldw;
