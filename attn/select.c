@@ -15,9 +15,10 @@
  *            for dropping scored keys);
  *      full: never (only the budget stops it).
  *    A page is scored only while the budget can still pay its K and V.
- * 3. Cut.  topk keeps the K best scores (ties in visiting order); mass keeps
- *    keys by decreasing score while the certified delta stays <= eps, using
- *    a histogram of the row's scores in 1/4-nat bins below its maximum.
+ * 3. Cut.  topk keeps the K best scores (ties in visiting order), found
+ *    with a candidate buffer and quickselect; mass keeps keys by decreasing
+ *    score while the certified delta stays <= eps, the cut found on counts
+ *    of the row's scores in 1/8-nat bins below its maximum.
  * 4. Finish.  V is read only for keys some row keeps, weights relative to
  *    each row's maximum, summed per page and merged like the streaming path.
  *
@@ -72,7 +73,7 @@ struct sel_row {
 	int64_t quota0;
 	int64_t want;		/* topk: min(K, visible keys) */
 	int64_t vis;		/* visible keys */
-	int64_t entries, uf, kbytes;
+	int64_t entries, uf;
 	int64_t tn, seen;	/* topk: candidates held, keys scored */
 	float thr;		/* topk: the K-th best when last compacted */
 	int hn;			/* page heap size */
@@ -334,7 +335,6 @@ sel_row_scored(struct attn_engine *e, struct sel *s, int r, int p,
 		sel_topk_add(s, rw, r, sc, nv);
 	if (pg->kmin && rw->uvalid)
 		rw->U -= sel_term(nv, s->B[(size_t)r * s->np + p], rw->M);
-
 }
 
 /* Score page p for every row, prefetching the K of page @pf (-1: none). */
