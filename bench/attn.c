@@ -38,6 +38,7 @@
 #define D 128
 #define PAGE 64
 #define SEED 20240607
+#define MAX_THREADS 256
 
 static const char usage[] = "attn [--quick] [--threads N]";
 
@@ -140,7 +141,7 @@ time_steps(struct kv *kv, const struct attn_query *q, enum attn_isa isa,
 	   const struct attn_policy *pol, int threads, int steps)
 {
 	struct attn_layout lo = { D, PAGE, ATTN_BF16 };
-	struct attn_engine *eng[256];
+	struct attn_engine *eng[MAX_THREADS];
 	double t = 0.0, best = INFINITY;
 
 	for (int i = 0; i < threads; i++) {
@@ -370,6 +371,8 @@ main(int argc, char **argv)
 	double t0 = bench_now();
 
 	bench_parse(argc, argv, usage, NULL, &o);
+	if (o.threads > MAX_THREADS)
+		o.threads = MAX_THREADS;
 	tot.avx2_extra = attn_isa_default() != ATTN_ISA_AVX2 &&
 			 attn_isa_supported(ATTN_ISA_AVX2);
 	printf("# bench/attn: decode attention, Hq %d Hkv %d d %d bf16, pages of %d, one layer per step\n",
@@ -377,6 +380,9 @@ main(int argc, char **argv)
 	printf("# CPU: %d cores, last-level cache %zu MiB (working set >= 4x), ISA %s%s, load %.2f\n",
 	       bench_ncpu(), llc >> 20, attn_isa_name(attn_isa_default()),
 	       tot.avx2_extra ? " (and avx2 for comparison)" : "", bench_loadavg());
+	printf("# %s; ratios are to a streaming read of the same memory, best of 3 each;\n"
+	       "# the result lines take the worst configuration\n",
+	       o.quick ? "--quick: batch 1 only" : "batch 1 and 8");
 	for (size_t li = 0; li < 2; li++) {
 		struct attn_workload_cfg cfg = { .n = lens[li], .G = GQ, .d = D,
 						 .dt = ATTN_BF16, .seed = SEED };
