@@ -32,8 +32,9 @@ int bench_ncpu(void);
 /* The 1-minute load average, or -1 (noise on a shared machine). */
 double bench_loadavg(void);
 
-/* @bytes of page-aligned memory, every page written once by the threads
- * that will read it (first touch); exits on failure. */
+/* @bytes of 2 MiB-aligned memory (huge pages where the kernel allows
+ * them), every page written once by the threads that will read it (first
+ * touch); exits on failure. */
 void *bench_alloc(size_t bytes, int threads);
 
 /*
