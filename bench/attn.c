@@ -18,7 +18,8 @@
  * out in several copies (stand-ins for layers) and consecutive steps read
  * consecutive copies, so no step finds its pages in the cache.  One KV
  * head's workload is generated per length and copied into every head's
- * pages (the engine's speed does not depend on the values).
+ * pages (the engine's speed does not depend on the values).  The memory is
+ * asked for huge pages (madvise), as a KV pool would be.
  */
 #include "config.h"
 
