@@ -11,4 +11,6 @@ tests_attn_ref_LDADD = $(TEST_LIBS)
 tests_attn_merge_LDADD = $(TEST_LIBS)
 tests_attn_workload_LDADD = $(TEST_LIBS)
 TESTS += tests/attn_convert tests/attn_ref tests/attn_merge tests/attn_workload
+include tests/accuracy.mk
 include tests/engine.mk
+include tests/service.mk

@@ -1,0 +1,244 @@
+/*
+ * sched.c - start-time fair queueing of (sequence, KV head) tasks across
+ * clients, by bytes scanned (see sched.h).  Everything here runs under
+ * sched.lock; job callbacks run after it is released.
+ */
+#include "config.h"
+
+#include <errno.h>
+
+#include "daemon/sched.h"
+
+int
+sched_init(struct sched *s)
+{
+	*s = (struct sched){ 0 };
+	if (pthread_mutex_init(&s->lock, NULL))
+		return -ENOMEM;
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	return 0;
+}
+
+void
+sched_fini(struct sched *s)
+{
+	pthread_cond_destroy(&s->idle);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->lock);
+}
+
+void
+sched_queue_init(struct sched_queue *q)
+{
+	*q = (struct sched_queue){ 0 };
+}
+
+static void
+active_remove(struct sched *s, struct sched_queue *q)
+{
+	struct sched_queue **pp = &s->active;
+
+	while (*pp && *pp != q)
+		pp = &(*pp)->next_active;
+	if (*pp)
+		*pp = q->next_active;
+	q->next_active = NULL;
+	q->active = false;
+}
+
+/* A queue that was idle starts at the current system virtual time, so
+ * being idle earns no credit. */
+static void
+active_add(struct sched *s, struct sched_queue *q)
+{
+	if (q->vtime < s->vmin)
+		q->vtime = s->vmin;
+	q->next_active = s->active;
+	s->active = q;
+	q->active = true;
+}
+
+static void
+signal_idle(struct sched *s)
+{
+	if (s->queued == 0 && s->running == 0)
+		pthread_cond_broadcast(&s->idle);
+}
+
+/* A task (or a cancellation) has finished its callbacks. */
+static void
+finished(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->running--;
+	signal_idle(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+sched_submit(struct sched *s, struct sched_queue *q, struct sched_job *j)
+{
+	pthread_mutex_lock(&s->lock);
+	j->q = q;
+	j->next = 0;
+	j->dropped = 0;
+	j->link = NULL;
+	j->enq_total = s->started;
+	j->enq_own = q->started;
+	j->order = s->order++;
+	if (q->tail)
+		q->tail->link = j;
+	else
+		q->head = j;
+	q->tail = j;
+	s->queued += j->ntasks;
+	if (!q->active)
+		active_add(s, q);
+	if (j->ntasks == 1)
+		pthread_cond_signal(&s->work);
+	else
+		pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The busy queue with the lowest virtual time; ties go to the older job. */
+static struct sched_queue *
+pick(struct sched *s)
+{
+	struct sched_queue *best = s->active;
+
+	for (struct sched_queue *q = s->active; q; q = q->next_active)
+		if (q->vtime < best->vtime ||
+		    (q->vtime == best->vtime && q->head->order < best->head->order))
+			best = q;
+	return best;
+}
+
+/* Starts the next task of @q's first job (accounting, dequeueing). */
+static void
+start_task(struct sched *s, struct sched_queue *q, struct sched_job **jp,
+	   int *tp)
+{
+	struct sched_job *j = q->head;
+	int t = j->next++;
+	uint64_t cost = j->cost[t];
+	int64_t bypass = (int64_t)(s->started - j->enq_total) -
+			 (int64_t)(q->started - j->enq_own);
+
+	if (bypass > q->st.max_bypass)
+		q->st.max_bypass = bypass;
+	s->vmin = q->vtime;
+	q->vtime += (double)cost;
+	q->started += cost;
+	s->started += cost;
+	q->running++;
+	s->running++;
+	s->queued--;
+	if (j->next == j->ntasks) {
+		q->head = j->link;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	if (!q->head)
+		active_remove(s, q);
+	*jp = j;
+	*tp = t;
+}
+
+bool
+sched_next(struct sched *s, struct sched_job **j, int *t)
+{
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop && (s->paused || !s->active))
+		pthread_cond_wait(&s->work, &s->lock);
+	if (s->stop) {
+		pthread_mutex_unlock(&s->lock);
+		return false;
+	}
+	start_task(s, pick(s), j, t);
+	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
+void
+sched_done(struct sched *s, struct sched_job *j, int t, uint64_t bytes,
+	   int status)
+{
+	struct sched_queue *q = j->q;
+
+	pthread_mutex_lock(&s->lock);
+	/* Charge what was really scanned, not the estimate. */
+	q->vtime += (double)bytes - (double)j->cost[t];
+	q->st.bytes += (int64_t)bytes;
+	q->st.tasks++;
+	q->running--;
+	pthread_mutex_unlock(&s->lock);
+	/* The task counts as running until its finish (which may complete
+	 * the request and free the client, q with it) has returned, so that
+	 * sched_wait_idle also waits for done callbacks and frees. */
+	j->ops->finish(j, t, 1, status);
+	finished(s);
+}
+
+void
+sched_cancel(struct sched *s, struct sched_queue *q)
+{
+	struct sched_job *list, *j, *next;
+
+	pthread_mutex_lock(&s->lock);
+	q->dead = true;
+	list = q->head;
+	for (j = list; j; j = j->link) {
+		j->dropped = j->ntasks - j->next;
+		j->next = j->ntasks;
+		s->queued -= j->dropped;
+	}
+	q->head = q->tail = NULL;
+	if (q->active)
+		active_remove(s, q);
+	s->running++;		/* the callbacks below, for sched_wait_idle */
+	pthread_mutex_unlock(&s->lock);
+	for (j = list; j; j = next) {
+		next = j->link;		/* finish may free j */
+		j->ops->finish(j, -1, j->dropped, -ECANCELED);
+	}
+	finished(s);
+}
+
+void
+sched_pause(struct sched *s, bool paused)
+{
+	pthread_mutex_lock(&s->lock);
+	s->paused = paused;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+sched_wait_idle(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->queued || s->running)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+sched_stop(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+sched_queue_stats(struct sched *s, struct sched_queue *q,
+		  struct svc_sched_stats *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = q->st;
+	st->vtime = q->vtime;
+	pthread_mutex_unlock(&s->lock);
+}
