@@ -5,7 +5,8 @@
  * 1 and 8 (--quick: batch 1 only).
  *
  *  - `full`, one thread and all cores (OpenMP over the batch x KV-head
- *    tasks), as bytes/s and as a ratio to a streaming-read kernel over the
+ *    tasks, each cut into chunks of pages merged by LSE when there are too
+ *    few tasks for the threads: see kv_chunks), as bytes/s and as a ratio to a streaming-read kernel over the
  *    same memory in the same run;
  *  - mass:1e-3, mass:1e-2 and topk:2048 on the seeded workload (workload.h):
  *    time, bytes read, and per temperature tau the bytes and delta of its
@@ -23,6 +24,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -133,9 +135,58 @@ kv_steps(const struct kv *kv, double target)
 	return s > kv->copies ? s : kv->copies;
 }
 
+/*
+ * Page chunks per (sequence, KV head) task on @threads threads: one thread
+ * takes whole tasks; more split each task's pages into chunks, as a host
+ * does (DESIGN.md: the service cuts a (sequence, KV head) into chunks of
+ * pages and merges the partials by LSE), so there are at least 4 units of
+ * work per thread, and a multiple of @threads where one is near, which a
+ * static schedule then balances exactly.  Batch 1 alone has only Hkv tasks:
+ * fewer than the cores of a large host.
+ */
+static int
+kv_chunks(const struct kv *kv, int threads)
+{
+	int c, want;
+
+	if (threads <= 1)
+		return 1;
+	want = (4 * threads + kv->tasks - 1) / kv->tasks;
+	for (c = want; c < 2 * want && c <= kv->np; c++)
+		if ((size_t)kv->tasks * c % threads == 0)
+			return c;
+	return want < kv->np ? want : kv->np;
+}
+
+/* The merged chunks of the last step's task 0 (copy 0's pages are alike)
+ * against one partial over all its pages: the merge must not be what made
+ * the step fast. */
+static void
+check_merged(struct attn_engine *e, struct kv *kv, const struct attn_query *q,
+	     const struct attn_policy *pol, const float *po, const float *pl)
+{
+	float o[GQ * D], lse[GQ];
+	double num = 0.0, den = 0.0;
+	int err = attn_paged_partial(e, q, kv_task(kv, 0, 0), kv->np, pol, o, lse, NULL);
+
+	if (err)
+		die_err("attn_paged_partial", err);
+	for (int i = 0; i < GQ * D; i++) {
+		num += ((double)po[i] - o[i]) * ((double)po[i] - o[i]);
+		den += (double)o[i] * o[i];
+	}
+	for (int g = 0; g < GQ; g++)
+		num += ((double)pl[g] - lse[g]) * ((double)pl[g] - lse[g]);
+	if (!(num <= 1e-10 * (den + 1.0))) {
+		fprintf(stderr, "bench/attn: merged chunks differ from one partial\n");
+		exit(1);
+	}
+}
+
 /* Seconds per decode step of policy @pol on @threads threads: the best of
  * ROUNDS rounds of @steps steps (the baseline is a best-of too), after one
- * warm-up step. */
+ * warm-up step.  Each task's pages are cut into kv_chunks() chunks whose
+ * partials are merged by LSE inside the timed step. */
 #define ROUNDS 3
 static double
 time_steps(struct kv *kv, const struct attn_query *q, enum attn_isa isa,
@@ -144,7 +195,12 @@ time_steps(struct kv *kv, const struct attn_query *q, enum attn_isa isa,
 	struct attn_layout lo = { D, PAGE, ATTN_BF16 };
 	struct attn_engine *eng[MAX_THREADS];
 	double t = 0.0, best = INFINITY;
+	int chunks = kv_chunks(kv, threads), units = kv->tasks * chunks;
+	float *po = malloc((size_t)units * GQ * D * sizeof(float));
+	float *pl = malloc((size_t)units * GQ * sizeof(float));
 
+	if (!po || !pl)
+		die_err("scratch", -ENOMEM);
 	for (int i = 0; i < threads; i++) {
 		int err = attn_engine_create(&eng[i], &lo, isa);
 
@@ -152,18 +208,37 @@ time_steps(struct kv *kv, const struct attn_query *q, enum attn_isa isa,
 			die_err("engine", err);
 	}
 	for (int s = -1; s < ROUNDS * steps; s++) {	/* step -1 warms up */
+		int copy = (s + 1) % kv->copies;
 		double t0 = bench_now();
 
-#pragma omp parallel for num_threads(threads) schedule(static)
-		for (int task = 0; task < kv->tasks; task++) {
-			float o[GQ * D], lse[GQ];
-			int copy = (s + 1) % kv->copies;
-			int err = attn_paged_partial(eng[omp_get_thread_num()], q,
-						     kv_task(kv, copy, task), kv->np,
-						     pol, o, lse, NULL);
+#pragma omp parallel num_threads(threads)
+		{
+#pragma omp for schedule(static)
+			for (int u = 0; u < units; u++) {
+				int task = u / chunks, c = u % chunks;
+				int p0 = (int)((int64_t)kv->np * c / chunks);
+				int p1 = (int)((int64_t)kv->np * (c + 1) / chunks);
+				int err = attn_paged_partial(eng[omp_get_thread_num()], q,
+							     kv_task(kv, copy, task) + p0,
+							     p1 - p0, pol,
+							     po + (size_t)u * GQ * D,
+							     pl + (size_t)u * GQ, NULL);
 
-			if (err)
-				die_err("attn_paged_partial", err);
+				if (err)
+					die_err("attn_paged_partial", err);
+			}
+			if (chunks > 1) {
+#pragma omp for schedule(static)
+				for (int task = 0; task < kv->tasks; task++)
+					for (int c = 1; c < chunks; c++) {
+						size_t u0 = (size_t)task * chunks;
+
+						attn_merge_into(GQ, D, po + u0 * GQ * D,
+								pl + u0 * GQ,
+								po + (u0 + c) * GQ * D,
+								pl + (u0 + c) * GQ);
+					}
+			}
 		}
 		if (s >= 0)
 			t += bench_now() - t0;
@@ -172,8 +247,12 @@ time_steps(struct kv *kv, const struct attn_query *q, enum attn_isa isa,
 			t = 0.0;
 		}
 	}
+	if (chunks > 1 && pol->kind == ATTN_POLICY_FULL)
+		check_merged(eng[0], kv, q, pol, po, pl);
 	for (int i = 0; i < threads; i++)
 		attn_engine_destroy(eng[i]);
+	free(po);
+	free(pl);
 	return best;
 }
 
@@ -311,10 +390,12 @@ run_full(struct kv *kv, const struct attn_query *q, const struct bench_opts *o,
 		for (int mt = 0; mt < 2; mt++) {
 			double ratio = bw[i][mt] / (mt ? bwm : bw1);
 			tot->ratio[i][mt][tot->nconf] = ratio;
-			printf("%-10s %-6s full          %2d thr %9.2f ms %9.1f MiB %7.2f GB/s  %.3f of read bw\n",
+			printf("%-10s %-6s full          %2d thr %9.2f ms %9.1f MiB %7.2f GB/s  %.3f of read bw"
+			       ", %d tasks x %d chunks\n",
 			       name, attn_isa_name(isas[i]), mt ? o->threads : 1,
 			       step_bytes / bw[i][mt] * 1e3, step_bytes / 1048576.0,
-			       bw[i][mt] / 1e9, ratio);
+			       bw[i][mt] / 1e9, ratio, kv->tasks,
+			       kv_chunks(kv, mt ? o->threads : 1));
 		}
 }
 
