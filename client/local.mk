@@ -3,8 +3,11 @@ lib_LTLIBRARIES += client/libhgca-client.la
 include_HEADERS = client/hgca.h
 client_libhgca_client_la_SOURCES = \
 	client/admin.c \
+	client/attend.c \
 	client/client_pvt.h \
 	client/connect.c \
+	client/service.c \
+	client/slots.c \
 	client/submit.c
 client_libhgca_client_la_LIBADD = shm/libshm.la
 client_libhgca_client_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 \

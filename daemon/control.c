@@ -66,6 +66,7 @@ drop_client(struct conn *cn)
 	c->conn = NULL;
 	dataplane_remove(cn->ctl->d->dp, c);
 	client_close(c);
+	client_detach_service(c);	/* pages back; region unmapped later */
 	client_unref(c);
 	cn->client = NULL;
 	cn->ctl->nclients--;

@@ -1,0 +1,12 @@
+# tests/e2e.mk: the attention service end to end (hgcad, libhgca-client,
+# several client processes), included from tests/local.mk.  Every test
+# starts its own daemon on a private socket and arms a watchdog.
+E2E_HELP = tests/e2e_help.c tests/e2e_help.h tests/svc_help.c \
+	tests/svc_help.h
+E2E_LIBS = $(CLIENT_TEST_LIBS) daemon/libhgcasvc.la attn/libattn.la -lm
+
+E2E_TESTS = tests/e2e_decode
+check_PROGRAMS += $(E2E_TESTS)
+TESTS += $(E2E_TESTS)
+tests_e2e_decode_SOURCES = tests/e2e_decode.c $(E2E_HELP)
+tests_e2e_decode_LDADD = $(E2E_LIBS)
