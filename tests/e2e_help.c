@@ -3,8 +3,15 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "tests/e2e_help.h"
 #include "tests/ref64.h"
@@ -231,4 +238,107 @@ e2e_pool(struct hgca *ctl, uint64_t *pages, uint64_t *slabs_free)
 		*slabs_free = st.kv_slabs_free;
 	}
 	return rc;
+}
+
+/* ---- the neighbour ---- */
+
+static int
+neighbour_main(const char *sock, uint64_t seed, struct e2e_shared *sh)
+{
+	struct e2e_model m = { .m = { .layers = 2, .hq = 4, .hkv = 2, .d = 32,
+				      .kv_dtype = HGCA_DTYPE_BF16,
+				      .window = 64, .page = 16 } };
+	struct e2e_ask a = { .pos = { -1 }, .L = 1, .out_dt = HGCA_DTYPE_F32 };
+	struct e2e_seq seq, *s = &seq;
+	struct e2e_result res;
+	struct hgca *h;
+	struct rng r;
+	int rc;
+
+	rng_seed(&r, seed);
+	rc = hgca_connect(sock, &h);
+	if (rc == 0 && (rc = e2e_declare(h, &m)) == 0 &&
+	    (rc = e2e_open(h, &m, s)) == 0)
+		rc = e2e_append(h, s, -1, &r, 300, 1.0);
+	atomic_store(&sh->setup, rc < 0 ? rc : 1);
+	if (rc < 0)
+		return 1;
+	for (int t = 0; !atomic_load(&sh->stop); t++) {
+		if (s->kv[0].n > 1200)	/* keep the reference cheap */
+			rc = e2e_truncate(h, s, 900);
+		rc = rc ? rc : e2e_append(h, s, -1, &r, 1, 1.0);
+		a.layer = t % 2;
+		if (rc == 0)
+			e2e_attend(h, &m, &s, 1, &a, &r, &res);
+		if (rc < 0 || !e2e_pass(&res, &a))
+			atomic_fetch_add(&sh->bad, 1);
+		atomic_fetch_add(&sh->steps, 1);
+		rc = 0;
+	}
+	e2e_close(h, s);
+	hgca_disconnect(h);
+	return 0;
+}
+
+int
+e2e_neighbour_start(struct e2e_neighbour *n, const char *sock, uint64_t seed)
+{
+	n->sh = mmap(NULL, sizeof(*n->sh), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (n->sh == MAP_FAILED)
+		return -errno;
+	memset(n->sh, 0, sizeof(*n->sh));
+	fflush(stdout);
+	n->pid = fork();
+	if (n->pid < 0)
+		return -errno;
+	if (n->pid == 0)
+		_exit(neighbour_main(sock, seed, n->sh));
+	for (int i = 0; i < 2000 && !atomic_load(&n->sh->setup); i++)
+		usleep(5000);
+	return atomic_load(&n->sh->setup) == 1 ? 0 : -EIO;
+}
+
+long
+e2e_neighbour_steps(const struct e2e_neighbour *n)
+{
+	return atomic_load(&n->sh->steps);
+}
+
+bool
+e2e_neighbour_moves(const struct e2e_neighbour *n, long more, int ms)
+{
+	long want = e2e_neighbour_steps(n) + more;
+
+	for (int i = 0; i < ms; i++) {
+		if (e2e_neighbour_steps(n) >= want)
+			return true;
+		usleep(1000);
+	}
+	return e2e_neighbour_steps(n) >= want;
+}
+
+long
+e2e_neighbour_stop(struct e2e_neighbour *n, long *bad)
+{
+	long steps;
+
+	atomic_store(&n->sh->stop, 1);
+	waitpid(n->pid, NULL, 0);
+	steps = atomic_load(&n->sh->steps);
+	*bad = atomic_load(&n->sh->bad);
+	munmap(n->sh, sizeof(*n->sh));
+	return steps;
+}
+
+int
+e2e_rewrite_conf(const struct td *d, const char *extra)
+{
+	FILE *f = fopen(d->conf, "w");
+
+	if (!f)
+		return -errno;
+	fprintf(f, "# rewritten by the test\nsocket = %s\nsocket_mode = 0666\n"
+		"log_level = debug\n%s\n", d->sock, extra ? extra : "");
+	return fclose(f) == 0 ? 0 : -EIO;
 }

@@ -9,10 +9,12 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "attn/rng.h"
 #include "client/hgca.h"
 #include "tests/svc_help.h"
+#include "tests/transport_help.h"
 
 #define E2E_TOL_F32 1e-5	/* exact mode, fp32 output: rel. L2 */
 #define E2E_TOL_BF16 4e-3	/* bf16 output: 2^-8 relative rounding */
@@ -99,5 +101,33 @@ void e2e_fold(struct e2e_result *worst, const struct e2e_result *r);
 
 /* The daemon's KV pool counters (pages in use, free slabs): 0 or -errno. */
 int e2e_pool(struct hgca *ctl, uint64_t *pages, uint64_t *slabs_free);
+
+/*
+ * A well-behaved neighbour: a forked process that decodes (one token, one
+ * checked attend per step) on its own connection until told to stop, so
+ * that a test can show the daemon kept serving it while others misbehave.
+ * Its counters live in shared memory.
+ */
+struct e2e_neighbour {
+	pid_t pid;
+	struct e2e_shared {
+		_Atomic int stop;
+		_Atomic long steps, bad;
+		_Atomic int setup;	/* 1 ready, < 0 the setup's error */
+	} *sh;
+};
+
+/* Start it on @sock (waits until it has its prompt): 0 or -errno. */
+int e2e_neighbour_start(struct e2e_neighbour *n, const char *sock,
+			uint64_t seed);
+/* Steps it has decoded so far. */
+long e2e_neighbour_steps(const struct e2e_neighbour *n);
+/* Wait until it has made @more steps beyond now (up to @ms): true if it did. */
+bool e2e_neighbour_moves(const struct e2e_neighbour *n, long more, int ms);
+/* Stop it; returns its steps and sets *bad to its failed checks. */
+long e2e_neighbour_stop(struct e2e_neighbour *n, long *bad);
+
+/* Rewrite @d's configuration with @extra settings (for SIGHUP). */
+int e2e_rewrite_conf(const struct td *d, const char *extra);
 
 #endif /* HGCA_TESTS_E2E_HELP_H */
