@@ -190,8 +190,8 @@ op_attend(struct client *c, const struct hgca_sqe *sqe, struct hgca_cqe *cqe,
 
 	if (!zero(st->rsvd, sizeof(st->rsvd)) || st->len != sizeof(w) ||
 	    !op_stage_ok(c, st->off, st->len)) {
-		*why = "ATTEND: arguments outside the staging arena or "
-		       "reserved fields set";
+		*why = "ATTEND: arguments outside the staging arena, "
+		       "misaligned, or reserved fields set";
 		return OP_VIOLATION;
 	}
 	memcpy(&w, c->stage + st->off, sizeof(w));	/* private copy */

@@ -73,8 +73,8 @@ op_model_declare(struct client *c, const struct hgca_sqe *sqe,
 
 	if (st->rsvd[0] || st->rsvd[1] || st->rsvd[2] || st->rsvd[3] ||
 	    st->len != sizeof(w) || !op_stage_ok(c, st->off, st->len)) {
-		*why = "MODEL_DECLARE: model outside the staging arena or "
-		       "reserved fields set";
+		*why = "MODEL_DECLARE: model outside the staging arena, "
+		       "misaligned, or reserved fields set";
 		return OP_VIOLATION;
 	}
 	memcpy(&w, c->stage + st->off, sizeof(w));	/* private copy */
@@ -182,7 +182,7 @@ op_kv_append(struct client *c, const struct hgca_sqe *sqe,
 
 	if (!append_ok(c, a)) {
 		*why = "KV_APPEND: K or V outside the staging arena, "
-		       "overlapping, or reserved fields set";
+		       "misaligned, overlapping, or reserved fields set";
 		return OP_VIOLATION;
 	}
 	if (a->n > INT64_MAX || a->layer > INT_MAX) {

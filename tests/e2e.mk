@@ -5,10 +5,18 @@ E2E_HELP = tests/e2e_help.c tests/e2e_help.h tests/svc_help.c \
 	tests/svc_help.h
 E2E_LIBS = $(CLIENT_TEST_LIBS) daemon/libhgcasvc.la attn/libattn.la -lm
 
-E2E_TESTS = tests/e2e_decode tests/e2e_errors
+E2E_TESTS = tests/e2e_decode tests/e2e_errors tests/e2e_quota \
+	tests/e2e_quarantine tests/e2e_fair
 check_PROGRAMS += $(E2E_TESTS)
 TESTS += $(E2E_TESTS)
 tests_e2e_decode_SOURCES = tests/e2e_decode.c $(E2E_HELP)
 tests_e2e_decode_LDADD = $(E2E_LIBS)
 tests_e2e_errors_SOURCES = tests/e2e_errors.c tests/e2e_raw.h $(E2E_HELP)
 tests_e2e_errors_LDADD = $(E2E_LIBS)
+tests_e2e_quota_SOURCES = tests/e2e_quota.c $(E2E_HELP)
+tests_e2e_quota_LDADD = $(E2E_LIBS)
+tests_e2e_quarantine_SOURCES = tests/e2e_quarantine.c tests/e2e_raw.h \
+	$(E2E_HELP)
+tests_e2e_quarantine_LDADD = $(E2E_LIBS)
+tests_e2e_fair_SOURCES = tests/e2e_fair.c $(E2E_HELP)
+tests_e2e_fair_LDADD = $(E2E_LIBS) $(PTHREAD_LIBS)
