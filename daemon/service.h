@@ -92,7 +92,7 @@ struct svc_config {
 #define SVC_CFG_PAGE 0x8
 
 /* Defaults: 0 workers (= online CPUs), 1 GiB, one unbound pool, pages of
- * ATTN_PAGE_DEFAULT, tasks of 256 pages, policy "full", quota 1 GiB /
+ * ATTN_PAGE_DEFAULT, tasks of 64 pages, policy "full", quota 1 GiB /
  * 1024 seqs / 64 in flight. */
 void svc_config_defaults(struct svc_config *c);
 /* 0 or -EINVAL (a field out of range, a bad policy, a uid listed twice). */

@@ -189,6 +189,7 @@ drain(struct hgca *h, struct e2e_model *m)
 	   "completed correctly, hgcad exits %d", good, rc);
 	for (int i = 0; i < 2; i++)
 		e2e_req_free(&q[i]);
+	e2e_close(h, &s);	/* the daemon is gone: frees the mirrors */
 	hgca_disconnect(h);
 }
 
