@@ -361,7 +361,10 @@ ring_throughput(struct hgca *h, uint64_t total)
 			sent += BATCH;
 			inflight += BATCH;
 		}
-		n = hgca_wait(h, c, 1, DEPTH, 5000);
+		/* Wait for a batch's worth: one call per batch, not per
+		 * completion (the last ones may be fewer). */
+		n = hgca_wait(h, c, inflight < BATCH ? inflight : BATCH, DEPTH,
+			      5000);
 		if (n < 0)
 			return 0;
 		done += (uint64_t)n;

@@ -46,6 +46,7 @@
 
 #include "attn/paged.h"
 #include "attn/rng.h"
+#include "bench/common.h"
 #include "client/hgca.h"
 
 #define HQ 32
@@ -66,15 +67,6 @@ struct opts {
 	int chunk;		/* chunk_pages of the daemon, 0 = its default */
 	char hgcad[PATH_MAX];
 };
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* K and V of BLK random tokens [BLK][HKV][D] bf16, and queries. */
 static uint16_t *blk_k, *blk_v;
@@ -97,58 +89,7 @@ make_block(void)
 		qry[i] = (float)rng_normal(&r);
 }
 
-/* ---- 1. read bandwidth ---------------------------------------------- */
-
-struct bw_arg {
-	const uint64_t *p;
-	size_t n;
-	uint64_t sum;
-};
-
-/* 16-byte vectors (GCC's vector extension: SSE2 everywhere), four
- * accumulators, and a software prefetch 2 KiB ahead (measured here: it
- * takes one core from 10 to 13.6 GB/s, as the engine's page-ahead
- * prefetch does for it).  bench/common's baseline replaces this once it
- * is on main. */
-typedef uint64_t v2u64 __attribute__((vector_size(16)));
-
-static void *
-bw_thread(void *arg)
-{
-	struct bw_arg *a = arg;
-	const v2u64 *p = (const v2u64 *)a->p;
-	v2u64 s0 = { 0 }, s1 = { 0 }, s2 = { 0 }, s3 = { 0 };
-
-	for (size_t i = 0; i + 4 <= a->n / 2; i += 4) {
-		__builtin_prefetch(p + i + 128);
-		s0 += p[i];
-		s1 += p[i + 1];
-		s2 += p[i + 2];
-		s3 += p[i + 3];
-	}
-	s0 ^= s1 ^ s2 ^ s3;
-	a->sum = s0[0] ^ s0[1];
-	return NULL;
-}
-
-/* One pass of @threads threads over @buf (@bytes, page-aligned):
- * bytes/s. */
-static double
-read_bw(const uint64_t *buf, size_t bytes, int threads)
-{
-	size_t n = bytes / 8;
-	struct bw_arg a[64];
-	pthread_t th[64];
-	double t0 = now();
-
-	for (int t = 0; t < threads; t++) {
-		a[t] = (struct bw_arg){ buf + n / threads * t, n / threads, 0 };
-		pthread_create(&th[t], NULL, bw_thread, &a[t]);
-	}
-	for (int t = 0; t < threads; t++)
-		pthread_join(th[t], NULL);
-	return bytes / (now() - t0);
-}
+/* ---- 1. read bandwidth: bench/common's bench_read_bw ---------------- */
 
 /* ---- 2. the engine in-process --------------------------------------- */
 
@@ -204,6 +145,8 @@ head_append(struct head_pages *hp, int h, int64_t n)
 struct engine_pool {
 	int threads, layers;
 	struct head_pages *hp;		/* [layers][HKV] */
+	char *mem;			/* their pages, bench_alloc'd */
+	size_t bytes;
 	pthread_barrier_t go, done;
 	int layer;			/* the step's layer */
 	bool stop;
@@ -251,11 +194,16 @@ engine_start(const struct opts *o, struct engine_pool *p, pthread_t *th,
 {
 	int64_t cap = CTX + (o->reps + 1) * (o->steps + 1) + PG;
 
+	size_t per = (size_t)(cap / PG + 1) * slot_bytes();
+
 	*p = (struct engine_pool){ .threads = o->workers, .layers = o->layers };
 	p->hp = calloc((size_t)o->layers * HKV, sizeof(*p->hp));
+	/* Huge pages where the kernel allows, as hgcad's pools ask for. */
+	p->mem = bench_alloc(per * (size_t)o->layers * HKV, o->workers);
+	p->bytes = per * (size_t)o->layers * HKV;
 	for (int i = 0; i < o->layers * HKV; i++) {
 		p->hp[i].cap = cap;
-		p->hp[i].mem = malloc((size_t)(cap / PG + 1) * slot_bytes());
+		p->hp[i].mem = p->mem + per * (size_t)i;
 		p->hp[i].pg = calloc((size_t)(cap / PG + 1), sizeof(*p->hp[i].pg));
 		head_append(&p->hp[i], i % HKV, CTX - 1);
 	}
@@ -279,11 +227,11 @@ engine_round(const struct opts *o, struct engine_pool *p)
 	for (int s = -1; s < o->steps; s++)
 		for (int l = 0; l < o->layers; l++) {
 			p->layer = l;
-			t0 = now();
+			t0 = bench_now();
 			pthread_barrier_wait(&p->go);
 			pthread_barrier_wait(&p->done);
 			if (s >= 0) {
-				t += now() - t0;
+				t += bench_now() - t0;
 				n++;
 			}
 		}
@@ -299,10 +247,9 @@ engine_stop(const struct opts *o, struct engine_pool *p, pthread_t *th)
 		pthread_join(th[i], NULL);
 		attn_engine_destroy(p->e[i]);
 	}
-	for (int i = 0; i < o->layers * HKV; i++) {
-		free(p->hp[i].mem);
+	for (int i = 0; i < o->layers * HKV; i++)
 		free(p->hp[i].pg);
-	}
+	free(p->mem);
 	free(p->hp);
 }
 
@@ -404,10 +351,10 @@ client_main(const struct opts *o, const char *sock, int idx)
 			continue;
 		for (int s = -1; s < o->steps && rc == 0; s++)
 			for (int l = 0; l < o->layers && rc == 0; l++) {
-				t0 = now();
+				t0 = bench_now();
 				rc = decode_layer(h, model, seq, l);
 				if (s >= 0) {
-					t += now() - t0;
+					t += bench_now() - t0;
 					n++;
 				}
 			}
@@ -503,14 +450,14 @@ short_steps(struct hgca *h, uint32_t model, uint32_t seq, int steps,
 	double t0, t1, t = 0, ta = 0;
 
 	for (int s = -2; s < steps; s++) {
-		t0 = now();
+		t0 = bench_now();
 		if (hgca_kv_append(h, seq, 0, 1, blk_k, blk_v) < 0)
 			return NAN;
-		t1 = now();
+		t1 = bench_now();
 		if (hgca_attend(h, &a) < 0)
 			return NAN;
 		if (s >= 0) {
-			t += now() - t0;
+			t += bench_now() - t0;
 			ta += t1 - t0;
 		}
 	}
@@ -655,13 +602,12 @@ throughput(const struct opts *o, const char *sock, struct through *r)
 {
 	static const int ks[] = { 1, 2, 4 };
 	size_t gib = (size_t)1 << 30;
-	uint64_t *buf = malloc(gib);
+	char *buf = bench_alloc(gib, o->workers);
 	struct engine_pool p;
 	struct eng_arg args[64];
 	pthread_t th[64];
 	pid_t cl[MAXCL];
 
-	memset(buf, 1, gib);
 	engine_start(o, &p, th, args);
 	for (int i = 0; i < MAXCL; i++)
 		cl[i] = spawn(client_main, o, sock, i);
@@ -674,10 +620,10 @@ throughput(const struct opts *o, const char *sock, struct through *r)
 		e0 = engine_round(o, &p);
 		r->agg[1][rep] = round_run(1, &r->step[1][rep]);
 		e1 = engine_round(o, &p);
-		b0 = read_bw(buf, gib, o->workers);
+		b0 = bench_read_bw(buf, gib, o->workers, 1);
 		for (int i = 1; i < 3; i++)
 			r->agg[ks[i]][rep] = round_run(ks[i], &r->step[ks[i]][rep]);
-		b1 = read_bw(buf, gib, o->workers);
+		b1 = bench_read_bw(buf, gib, o->workers, 1);
 		r->eng[rep] = (e0 + e1) / 2;
 		r->bw[rep] = (b0 + b1) / 2;
 		r->overhead[rep] = r->step[1][rep] / r->eng[rep];

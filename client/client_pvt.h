@@ -134,11 +134,12 @@ struct hgca_sqe *client_sqe_next(struct hgca *h);
 int client_process(struct hgca *h);
 
 /*
- * Wait until a completion arrives (spin, then sleep; never past the
- * daemon's death) and process what has arrived.  @deadline_ns absolute,
+ * Wait until @want completions have arrived (spin, then sleep; never past
+ * the daemon's death) and process what has arrived.  @want must not exceed
+ * the requests published and not yet processed.  @deadline_ns absolute,
  * UINT64_MAX for none.  0, -ETIMEDOUT, or the sticky error.
  */
-int client_pump(struct hgca *h, uint64_t deadline_ns);
+int client_pump(struct hgca *h, uint32_t want, uint64_t deadline_ns);
 
 /* Completions in the stash. */
 static inline uint32_t

@@ -224,10 +224,20 @@ client_process(struct hgca *h)
 	return rc < 0 ? rc : (int)n;
 }
 
+/* Are at least @want completions ready?  One look, at the want-th: the
+ * daemon stamps completions in order, so the earlier ones are ready too
+ * (and a waiter spins on one cache line, not on every line it waits for). */
+static bool
+has(const struct hgca *h, uint32_t want)
+{
+	return want == 0 || (want <= h->lo.entries &&
+			     shm_ring_ready_at(&h->cq, want - 1));
+}
+
 /* Sleep once on the completion doorbell (a slice at most), then look at
  * the socket.  0, -ETIMEDOUT past @deadline, or the sticky error. */
 static int
-sleep_once(struct hgca *h, uint64_t deadline)
+sleep_once(struct hgca *h, uint32_t want, uint64_t deadline)
 {
 	uint64_t now = shm_now_ns();
 	int64_t slice = CLIENT_SLICE_NS;
@@ -241,21 +251,20 @@ sleep_once(struct hgca *h, uint64_t deadline)
 	if (deadline - now < (uint64_t)slice)
 		slice = (int64_t)(deadline - now);
 	seq = shm_bell_arm(&h->cq.ctl->bell);
-	if (shm_ring_ready(&h->cq, 1) == 0 &&
-	    client_region_state(h) != -EPROTO && !h->err)
+	if (!has(h, want) && client_region_state(h) != -EPROTO && !h->err)
 		shm_bell_sleep(&h->cq.ctl->bell, seq, slice);
 	shm_bell_disarm(&h->cq.ctl->bell);
 	return h->err;
 }
 
 /*
- * Spin up to the budget, then sleep in slices, until a completion is
+ * Spin up to the budget, then sleep in slices, until @want completions are
  * ready.  The clock is first read after CLOCK_EVERY rounds, so a
  * completion that arrives while spinning costs no clock read (a wait that
  * short is learned as 0).
  */
 static int
-wait_ready(struct hgca *h, uint64_t deadline)
+wait_ready(struct hgca *h, uint32_t want, uint64_t deadline)
 {
 	uint64_t start = 0, limit;
 	unsigned rounds = 0;
@@ -264,7 +273,7 @@ wait_ready(struct hgca *h, uint64_t deadline)
 	/* Relaxed: a hint the daemon refreshes. */
 	h->spin.cap_ns = shm_load_relaxed(&h->hdr->spin_ns);
 	limit = shm_spin_limit(&h->spin);
-	while (shm_ring_ready(&h->cq, 1) == 0) {
+	while (!has(h, want)) {
 		if (++rounds % CLOCK_EVERY) {
 			shm_cpu_relax();
 			continue;
@@ -276,7 +285,7 @@ wait_ready(struct hgca *h, uint64_t deadline)
 			return rc;
 		if (shm_now_ns() - start < limit)
 			continue;
-		if ((rc = sleep_once(h, deadline)) < 0)
+		if ((rc = sleep_once(h, want, deadline)) < 0)
 			return rc;
 	}
 	shm_spin_learn(&h->spin, start ? shm_now_ns() - start : 0);
@@ -284,9 +293,9 @@ wait_ready(struct hgca *h, uint64_t deadline)
 }
 
 int
-client_pump(struct hgca *h, uint64_t deadline_ns)
+client_pump(struct hgca *h, uint32_t want, uint64_t deadline_ns)
 {
-	int rc = wait_ready(h, deadline_ns);
+	int rc = wait_ready(h, want ? want : 1, deadline_ns);
 	int n = client_process(h);	/* what came, even with an error */
 
 	if (n < 0)
@@ -329,12 +338,12 @@ client_sync_slot(struct hgca *h, uint64_t len, struct client_slot **out,
 
 	publish_prepared(h);
 	while (!(s = client_slot_get(h, SLOT_SYNC, 0, &wire)))
-		if ((rc = client_pump(h, UINT64_MAX)) < 0)
+		if ((rc = client_pump(h, 1, UINT64_MAX)) < 0)
 			return rc;
 	while (len && (rc = client_stage_alloc(h, len, off, &ext)) < 0) {
 		/* Only completions of others free staging. */
 		if (rc != -EAGAIN || h->slots_used < 2 ||
-		    (rc = client_pump(h, UINT64_MAX)) < 0) {
+		    (rc = client_pump(h, 1, UINT64_MAX)) < 0) {
 			client_slot_put(h, s);
 			return rc == -EAGAIN ? -E2BIG : rc;
 		}
@@ -383,7 +392,7 @@ client_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *tmpl,
 	shm_ring_publish(&h->sq, 1);
 	shm_bell_ring(&h->sq.ctl->bell);
 	while (!s->done && rc == 0)
-		rc = client_pump(h, UINT64_MAX);
+		rc = client_pump(h, 1, UINT64_MAX);
 	if (s->done) {
 		rc = s->res;
 		if (val)

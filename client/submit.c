@@ -142,7 +142,7 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	if (timeout_ms > 0)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
 	while (rc >= 0 && client_stashed(h) < min)
-		rc = client_pump(h, deadline);
+		rc = client_pump(h, min - client_stashed(h), deadline);
 	if (client_stashed(h) < min)	/* those that came stay stashed */
 		return rc;
 	return deliver(h, out, max);

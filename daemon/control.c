@@ -64,7 +64,8 @@ drop_client(struct conn *cn)
 	if (!c)
 		return;
 	c->conn = NULL;
-	dataplane_remove(cn->ctl->d->dp, c);
+	if (cn->ctl->d->dp)
+		dataplane_remove(cn->ctl->d->dp, c);
 	client_close(c);
 	client_detach_service(c);	/* pages back; region unmapped later */
 	client_unref(c);

@@ -2,6 +2,22 @@
  * hgcad.h - the daemon's top-level state, shared by main.c and the control
  * plane.  Everything here belongs to the control (event loop) thread
  * unless marked otherwise.
+ *
+ * Threads.  The control thread runs the event loop: the socket, every
+ * connection, signals, the spin budget, the drain.  Poller threads
+ * (dataplane.c) serve the clients' submission rings and call the opcode
+ * handlers.  Handlers may hand work to other threads (the NOP's delay
+ * thread now, the attention workers later), which complete it with
+ * client_complete().
+ *
+ * Locks, all short and never held across a system call that blocks:
+ *	poller.lock	a poller's client list (control thread writes it)
+ *	client.cq_lock	a client's completion ring; a leaf
+ *	control.qlock	clients quarantined by other threads; a leaf
+ *	op_nop's dq.lock	the delay queue; released before completing
+ * Order: poller.lock may be held while nothing else is taken; cq_lock is
+ * taken with no other lock held.  References (client.h) keep a client's
+ * region alive while any thread may still touch it.
  */
 #ifndef HGCA_DAEMON_HGCAD_H
 #define HGCA_DAEMON_HGCAD_H

@@ -348,12 +348,18 @@ start(struct hgcad *d, const struct options *o)
 		 (long long)(d->scfg.c.mem_bytes >> 20), d->scfg.c.policy);
 }
 
+/* Connections first (no client is served after), then the pollers (no
+ * thread can quarantine after), then the control plane, then the
+ * handlers' threads (leftover completions are dropped), then the
+ * service (it waits for its workers, which unmap the last regions). */
 static void
 stop(struct hgcad *d)
 {
-	control_destroy(d->ctl);	/* closes connections first */
+	control_shutdown(d->ctl);
 	dataplane_destroy(d->dp);
-	ops_stop();			/* completes (drops) leftovers */
+	d->dp = NULL;
+	control_destroy(d->ctl);
+	ops_stop();
 	svc_destroy(d->svc);		/* waits for its work, frees regions */
 	if (d->loadavg_fd >= 0)
 		close(d->loadavg_fd);

@@ -186,7 +186,9 @@ struct hgca_bell {
 /*
  * Control words of one single-producer/single-consumer ring.  Indices are
  * free-running uint32_t (slot = index & (entries - 1)); each sits on its
- * own pair of cache lines.  Bump HGCA_PROTO_VERSION when this changes.
+ * own pair of cache lines.  Every entry starts with a stamp, index + 1,
+ * written after the rest of the entry and before the tail (shm/ring.h).
+ * Bump HGCA_PROTO_VERSION when this changes.
  */
 struct hgca_ring_ctl {
 	alignas(HGCA_LINE_PAD) _Atomic uint32_t head;	/* consumer writes */

@@ -98,6 +98,27 @@ cq_head_past_tail(struct hgca *h)
 	hgca_submit(h);
 }
 
+/* Fill the completion ring without reaping, then submit past the
+ * library's in-flight limit. */
+static void
+overfill(struct hgca *h)
+{
+	struct hgca_sqe s;
+
+	for (uint32_t i = 0; i < h->lo.entries; i++)
+		hgca_nop_prep(h, i, NULL);
+	hgca_submit(h);
+	while (shm_ring_ready(&h->cq, h->lo.entries) < h->lo.entries)
+		usleep(100);
+	memset((char *)&s + 4, 0, sizeof(s) - 4);
+	s.opcode = HGCA_OP_NOP;
+	raw_submit(h, &s);
+	/* Reaping now would make room: wait for the daemon's verdict. */
+	for (int i = 0; i < 30000 && shm_load_acquire(&h->hdr->state) ==
+	     HGCA_REGION_ACTIVE; i++)
+		usleep(100);
+}
+
 static void
 sqe_of(struct hgca *h, struct hgca_sqe *s, int kind)
 {
@@ -138,6 +159,8 @@ static const struct misdeed {
 	  "submission tail moved backwards or past" },
 	{ "completion head past the tail", cq_head_past_tail,
 	  "completion head moved backwards or past the tail" },
+	{ "more in flight than completions fit", overfill,
+	  "more requests in flight than the completion ring holds" },
 	{ "unknown opcode", bad_opcode, "unknown opcode" },
 	{ "zeroed descriptor", zeroed, "unknown opcode" },
 	{ "offset past the staging arena", off_past,
@@ -194,9 +217,9 @@ check_misdeed(const struct misdeed *m, struct hgca *ctl, uint64_t *count,
 		 "quarantined: %s", in.client_id, (int)getpid(),
 		 (unsigned)getuid(), m->logged);
 	m->act(h);
-	w = hgca_wait(h, c, 1, 1, 3000);
+	w = hgca_wait(h, c, 1, 8, 3000);
 	while (w > 0)		/* completions posted before the misdeed */
-		w = hgca_wait(h, c, 1, 1, 3000);
+		w = hgca_wait(h, c, 1, 8, 3000);
 	s = hgca_nop_submit(h, 1, NULL);
 	r = hgca_reap(h, c, 8);
 	a = hgca_admin_status(h, &st);
