@@ -19,27 +19,22 @@ svc_conf_defaults(struct svc_settings *s)
 
 #define S(obj) ((struct svc_settings *)(obj))
 
-static int
-set_workers(void *obj, const char *v, char *err, size_t errlen)
-{
-	uint64_t n;
-	int rc = conf_u64(v, 0, 1024, &n, err, errlen);
+/* A setter for an int field of the service's configuration. */
+#define INT_SETTER(name, field, lo, hi)					\
+	static int							\
+	set_##name(void *obj, const char *v, char *err, size_t errlen)	\
+	{								\
+		uint64_t n;						\
+		int rc = conf_u64(v, lo, hi, &n, err, errlen);		\
+									\
+		if (rc == 0)						\
+			S(obj)->c.field = (int)n;			\
+		return rc;						\
+	}
 
-	if (rc == 0)
-		S(obj)->c.workers = (int)n;
-	return rc;
-}
-
-static int
-set_numa_nodes(void *obj, const char *v, char *err, size_t errlen)
-{
-	uint64_t n;
-	int rc = conf_u64(v, 0, 1024, &n, err, errlen);
-
-	if (rc == 0)
-		S(obj)->c.nodes = (int)n;
-	return rc;
-}
+INT_SETTER(workers, workers, 0, 1024)
+INT_SETTER(numa_nodes, nodes, 0, 1024)
+INT_SETTER(chunk_pages, chunk_pages, 1, 1u << 20)
 
 static int
 set_memory_budget(void *obj, const char *v, char *err, size_t errlen)
@@ -64,17 +59,6 @@ set_page_size(void *obj, const char *v, char *err, size_t errlen)
 	}
 	if (rc == 0)
 		S(obj)->c.page = (int)n;
-	return rc;
-}
-
-static int
-set_chunk_pages(void *obj, const char *v, char *err, size_t errlen)
-{
-	uint64_t n;
-	int rc = conf_u64(v, 1, 1u << 20, &n, err, errlen);
-
-	if (rc == 0)
-		S(obj)->c.chunk_pages = (int)n;
 	return rc;
 }
 
