@@ -6,7 +6,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,35 @@ check(const char *text)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* 64 MiB of pools and a 1 GiB quota: the pools run out first. */
+static void
+pools_full(const struct td *d)
+{
+	static uint16_t kv[4096 * 8 * 128];	/* 4096 tokens, bf16 */
+	struct hgca_model m = { .layers = 1, .hq = 8, .hkv = 8, .d = 128,
+				.kv_dtype = HGCA_DTYPE_BF16 };
+	struct hgca *h;
+	uint32_t model, seq;
+	uint64_t len = 0;
+	int rc, n = 0;
+
+	rc = hgca_connect(d->sock, &h);
+	rc = rc ? rc : hgca_model_declare(h, &m, &model);
+	rc = rc ? rc : hgca_seq_open(h, model, &seq);
+	while (rc == 0 && n < 20)	/* 16 MiB of K+V each */
+		if ((rc = hgca_kv_append(h, seq, 0, 4096, kv, kv)) == 0)
+			n++;
+	hgca_seq_length(h, seq, 0, &len);
+	/* K+V of a token: 4 KiB; pages also hold summaries, and one request
+	 * of a long append is all or nothing (those before it stay). */
+	ok(rc == -ENOSPC && n >= 1 && len >= (uint64_t)n * 4096 &&
+	   len * 4096 <= (64u << 20),
+	   "memory_budget 64M: appends of 16 MiB of K+V stop with %d (want %d) "
+	   "after %d, with %llu tokens stored (%.1f MiB)", rc, -ENOSPC, n,
+	   (unsigned long long)len, len * 4096.0 / 1048576);
+	hgca_disconnect(h);
+}
+
 static void
 running(void)
 {
@@ -81,6 +112,7 @@ running(void)
 	   (unsigned long long)(st.kv_bytes >> 20),
 	   (unsigned long long)st.kv_slabs, st.policy);
 	hgca_disconnect(h);
+	pools_full(&d);
 	td_stop(&d, SIGTERM);
 	td_cleanup(&d);
 }

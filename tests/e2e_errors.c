@@ -414,6 +414,58 @@ ring_full(void)
 	hgca_disconnect(h);
 }
 
+/* ---- a small staging arena ---- */
+
+/* A 2 MiB region: a prompt of 10 MiB of K+V goes in several requests and
+ * is still exact; async attends fill the arena before the ring, and the
+ * next prep is told to reap first. */
+static void
+small_arena(void)
+{
+	struct hgca_connect_opts o = { .region_size = 2 << 20 };
+	struct e2e_model m = { .m = shape_a };
+	struct e2e_ask a = { .pos = { -1 }, .L = 1, .out_dt = HGCA_DTYPE_F32 };
+	struct e2e_ask big = { .pos = { -1 }, .L = 64, .out_dt = HGCA_DTYPE_F32 };
+	struct hgca_completion c[64];
+	struct e2e_req q[64];
+	struct e2e_seq s, *ps = &s;
+	struct e2e_result r;
+	struct hgca_info in;
+	struct hgca *h;
+	int rc, n, got = 0, bad = 0, prepped = 0, last = 0;
+
+	rc = hgca_connect_with(d.sock, &o, &h);
+	rc = rc ? rc : e2e_declare(h, &m);
+	rc = rc ? rc : e2e_open(h, &m, &s);
+	rc = rc ? rc : e2e_append(h, &s, -1, &rg, 10240, 1.0);
+	if (rc == 0)
+		e2e_attend(h, &m, &ps, 1, &a, &rg, &r);
+	hgca_info(h, &in);
+	ok(rc == 0 && e2e_pass(&r, &a) && in.staging_size < (2 << 20),
+	   "a 10240-token prompt (%.1f MiB of K+V per layer) through a %zu "
+	   "KiB staging arena: %d, attention exact (rel %.1e)",
+	   10240.0 * 2 * 64 * 4 * 2 / 1048576, (size_t)in.staging_size >> 10,
+	   rc, r.rel);
+	while (prepped < 64 && (last = hgca_attend_prep(h, (uint64_t)prepped,
+				(e2e_req_make(&q[prepped], &m, &ps, 1, &big, &rg),
+				 &q[prepped].a))) == 0)
+		prepped++;
+	hgca_submit(h);
+	while (got < prepped && (n = hgca_wait(h, c, 1, 64, 10000)) > 0)
+		for (int i = 0; i < n; i++, got++) {
+			e2e_req_check(&q[c[i].tag], c[i].res, &r);
+			bad += !e2e_pass(&r, &big);
+		}
+	ok(last == -EAGAIN && prepped > 1 && prepped < 64 && got == prepped &&
+	   bad == 0, "64-row attends fill the arena after %d (the ring holds "
+	   "%u): the next prep gets %d; all %d complete exactly", prepped,
+	   in.entries, last, got);
+	for (int i = 0; i <= prepped && i < 64; i++)
+		e2e_req_free(&q[i]);
+	e2e_close(h, &s);
+	hgca_disconnect(h);
+}
+
 /* ---- the same mistakes on the wire ---- */
 
 /* A valid ATTEND of sequence a in raw form at raw_off(), then @edit. */
@@ -585,6 +637,7 @@ main(void)
 	run_cases();
 	busy_cases();
 	ring_full();
+	small_arena();
 	wire_cases();
 	ok(e2e_neighbour_moves(&nb, 20, 5000), "the neighbour still decodes");
 	steps = e2e_neighbour_stop(&nb, &bad);

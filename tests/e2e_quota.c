@@ -185,11 +185,14 @@ drain(struct hgca *h, struct e2e_model *m)
 			good += c[i].res == 0 && e2e_pass(&r, &a);
 		}
 	rc = td_stop(&d, 0);
-	ok(good == 2 && rc == 0, "SIGTERM with 2 attends (the in-flight quota) in flight: %d "
-	   "completed correctly, hgcad exits %d", good, rc);
+	ok(good == 2 && rc == 0, "SIGTERM with 2 attends (the in-flight "
+	   "quota) in flight: %d completed correctly, hgcad exits %d", good,
+	   rc);
 	for (int i = 0; i < 2; i++)
 		e2e_req_free(&q[i]);
-	e2e_close(h, &s);	/* the daemon is gone: frees the mirrors */
+	rc = e2e_close(h, &s);	/* the daemon is gone: frees the mirrors */
+	ok(rc == -ECONNRESET, "after it, the service's calls get %d (want %d)",
+	   rc, -ECONNRESET);
 	hgca_disconnect(h);
 }
 
