@@ -60,11 +60,13 @@ job_cost(const struct sched_job *j)
 
 /*
  * A queue that was idle starts at the current system virtual time, so
- * being idle earns no credit, less the cost of the request that wakes it
- * up to SCHED_WAKE_CREDIT: a small request (a decode step of a short
- * context) then runs ahead of a backlogged client's next tasks instead of
- * alternating with them, the way a waking task gets a bounded credit in
- * CFS.  The lag this grants is bounded by the credit per activation.
+ * being idle earns no credit -- unless the request that wakes it is small
+ * (at most SCHED_WAKE_CREDIT bytes): then it starts that request's cost
+ * earlier, so that a decode step of a short context runs ahead of a
+ * backlogged client's next tasks instead of alternating with them (as a
+ * waking task gets a bounded credit in CFS).  A large request gets none,
+ * so a long-context client that refills its queue never jumps ahead of
+ * waiting short ones; the lag granted is one small request per wake-up.
  */
 static void
 active_add(struct sched *s, struct sched_queue *q, const struct sched_job *j)
@@ -72,7 +74,7 @@ active_add(struct sched *s, struct sched_queue *q, const struct sched_job *j)
 	double credit = job_cost(j);
 
 	if (credit > SCHED_WAKE_CREDIT)
-		credit = SCHED_WAKE_CREDIT;
+		credit = 0;
 	if (q->vtime < s->vmin - credit)
 		q->vtime = s->vmin - credit;
 	q->next_active = s->active;

@@ -8,8 +8,8 @@
  * task it starts, is corrected to the bytes the task really scanned when it
  * finishes, and a queue that becomes busy again starts at the lowest
  * virtual time of the busy queues, so idle time earns no credit -- except
- * that the request that wakes it may run ahead by its own cost, up to
- * SCHED_WAKE_CREDIT bytes, so that a short decode step goes before a
+ * that a small request (at most SCHED_WAKE_CREDIT bytes) that wakes it runs
+ * ahead by its own cost, so that a short decode step goes before a
  * backlogged client's next tasks instead of alternating with them.  A
  * short request therefore waits for at most one task of each other busy
  * client, however long their contexts.  Queues are bounded by their owners
@@ -29,7 +29,7 @@
 
 #include "daemon/service.h"
 
-/* Most bytes a queue that wakes up may run ahead (see sched.c). */
+/* The largest request that runs ahead when it wakes its queue (sched.c). */
 #define SCHED_WAKE_CREDIT (16.0 * 1024 * 1024)
 
 struct sched_job;
