@@ -1,9 +1,9 @@
 /*
  * hgca.h - libhgca-client: the client library of the hgca attention
  * service.  Connect to hgcad, declare a model, open sequences, append
- * their keys and values, and ask for attention over them (DESIGN.md
- * sections 3-7); submit requests through shared-memory rings, reap their
- * completions, and query or administer the daemon.
+ * their keys and values, and ask for attention over them (hgca(7));
+ * submit requests through shared-memory rings, reap their completions,
+ * and query or administer the daemon.
  *
  * Ownership: the library allocates a handle in hgca_connect() and frees it
  * in hgca_disconnect(); the staging arena (hgca_staging()) belongs to the
@@ -11,8 +11,9 @@
  * and the KV pages behind them (the caller holds only their ids, valid
  * until closed or disconnected); everything else the caller passes stays
  * the caller's and is only used during the call, except the output and
- * stats buffers of hgca_attend_submit(), which the library writes when the
- * request's completion is reaped and which must stay valid until then.
+ * stats buffers of hgca_attend_prep() and hgca_attend_submit(), which the
+ * library writes when it takes the request's completion off the ring and
+ * which must stay valid until that completion is reaped.
  *
  * Conventions: every call that can fail returns 0 (or a count) or a
  * negative errno; none prints, exits, or raises SIGPIPE.  A handle is used
@@ -286,9 +287,11 @@ int hgca_attend(struct hgca *h, const struct hgca_attend *a);
  * hgca_attend_prep - prepare the request (the queries are copied now) for
  * hgca_submit(); its completion, reaped with hgca_wait() or hgca_reap()
  * under @tag, has res 0 or a negative errno as hgca_attend() returns.
- * The library writes @out and @stats while it hands out that completion:
- * they must stay valid until then.  Staging space stays reserved until
- * the completion is processed.  Returns 0; the errors hgca_attend()
+ * The library writes @out and @stats when it takes the completion off the
+ * ring -- in hgca_wait(), hgca_reap() or any synchronous call on the
+ * handle -- so they must stay valid until the completion is reaped; the
+ * request's staging space is reserved until then too.  Returns 0; the
+ * errors hgca_attend()
  * returns before it waits; -EAGAIN also when the ring or the staging arena
  * is full of requests in flight (reap first).
  *
