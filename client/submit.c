@@ -2,6 +2,8 @@
  * submit.c - the data path: prepare and publish requests, reap and wait
  * for completions.  No system call in steady state: a wake-up only when
  * the daemon's poller sleeps, a futex wait only after the spin budget.
+ * Completions are processed into the stash first (slots.c), so that the
+ * library's own synchronous requests never reach the caller.
  */
 #include "config.h"
 
@@ -11,19 +13,17 @@
 #include "client/client_pvt.h"
 #include "shm/bell.h"
 
-#define CLOCK_EVERY 32	/* spin rounds between clock and state reads */
-
-/* May a request be prepared now?  0 or a negative errno. */
-static int
-can_prep(struct hgca *h)
+int
+client_prep_check(struct hgca *h)
 {
-	if (!h->base)
-		return -EINVAL;
-	if (h->err)
-		return h->err;
-	if (h->inflight + h->prepared >= h->lo.entries)
+	int rc = client_usable(h);
+
+	if (rc < 0)
+		return rc;
+	if (h->inflight + h->prepared >= h->lo.entries ||
+	    h->free_slot >= h->lo.entries)
 		return -EAGAIN;
-	return client_region_state(h);
+	return 0;
 }
 
 static bool
@@ -39,27 +39,24 @@ hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 {
 	static const struct hgca_nop zero;
 	struct hgca_sqe *sqe;
-	uint32_t space;
+	uint64_t wire;
 	int rc;
 
 	if (!h)
 		return -EINVAL;
 	if (!nop)
 		nop = &zero;
-	if ((rc = can_prep(h)) < 0)
+	if ((rc = client_prep_check(h)) < 0)
 		return rc;
 	if (!nop_ok(h, nop))
 		return -EINVAL;
-	if (shm_ring_space(&h->sq, h->prepared + 1, &space) < 0)
-		return client_fail(h, -EPROTO);	/* the daemon broke the ring */
-	sqe = shm_ring_slot(&h->sq, h->prepared);
-	/* Everything but the stamp, which shm_ring_publish() writes. */
-	memset((char *)sqe + sizeof(sqe->stamp), 0,
-	       sizeof(*sqe) - sizeof(sqe->stamp));
+	if (!(sqe = client_sqe_next(h)))
+		return h->err ? h->err : -EAGAIN;
+	client_slot_get(h, SLOT_USER, tag, &wire);
 	sqe->opcode = HGCA_OP_NOP;
 	sqe->flags = (nop->len ? HGCA_NOP_F_SUM : 0) |
 		     (nop->delay_us ? HGCA_NOP_F_DELAY : 0);
-	sqe->tag = tag;
+	sqe->tag = wire;
 	sqe->u.nop.value = nop->value;
 	sqe->u.nop.off = nop->off;
 	sqe->u.nop.len = nop->len;
@@ -77,9 +74,11 @@ hgca_submit(struct hgca *h)
 	if (!h || !h->base)
 		return -EINVAL;
 	n = h->prepared;
-	h->prepared = 0;
-	if ((rc = client_region_state(h)) < 0)
+	if ((rc = client_region_state(h)) < 0) {
+		client_drop_prepared(h);
 		return rc;
+	}
+	h->prepared = 0;
 	if (n == 0)
 		return 0;
 	shm_ring_publish(&h->sq, n);
@@ -98,38 +97,16 @@ hgca_nop_submit(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	return rc < 0 ? rc : 0;
 }
 
-/* Completions ready now (@max at most). */
+/* Hand out up to @max stashed completions. */
 static int
-ready(struct hgca *h, unsigned max)
+deliver(struct hgca *h, struct hgca_completion *out, unsigned max)
 {
-	return (int)shm_ring_ready(&h->cq, max);
-}
+	uint32_t n = client_stashed(h);
 
-/* Are at least @min ready?  One look, at the min-th: the daemon stamps
- * completions in order, so the earlier ones are ready too (and a waiter
- * spins on one cache line, not on every line it waits for). */
-static bool
-has(struct hgca *h, unsigned min)
-{
-	return min == 0 || (min <= h->lo.entries &&
-			    shm_ring_ready_at(&h->cq, min - 1));
-}
-
-/* Take @n ready completions. */
-static int
-take(struct hgca *h, struct hgca_completion *out, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++) {
-		struct hgca_cqe cqe;
-
-		memcpy(&cqe, shm_ring_peek(&h->cq, i), sizeof(cqe));
-		out[i].tag = cqe.tag;
-		out[i].res = cqe.res;
-		out[i].flags = 0;
-		out[i].value[0] = cqe.val[0];
-		out[i].value[1] = cqe.val[1];
-	}
-	shm_ring_consume(&h->cq, n);
+	if (n > max)
+		n = max;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = h->stash[h->shead++ % h->lo.entries];
 	h->inflight -= n < h->inflight ? n : h->inflight;
 	return (int)n;
 }
@@ -137,72 +114,16 @@ take(struct hgca *h, struct hgca_completion *out, uint32_t n)
 int
 hgca_reap(struct hgca *h, struct hgca_completion *out, unsigned max)
 {
-	int n;
+	int rc;
 
 	if (!h || !h->base || !out)
 		return -EINVAL;
-	n = take(h, out, (uint32_t)ready(h, max));
-	if (n == 0 && h->err)
-		return h->err;
-	return n;
-}
-
-/* Sleep once on the completion doorbell (a slice at most), then look at
- * the socket.  0, -ETIMEDOUT past @deadline, or the sticky error. */
-static int
-sleep_once(struct hgca *h, unsigned min, uint64_t deadline)
-{
-	uint64_t now = shm_now_ns();
-	int64_t slice = CLIENT_SLICE_NS;
-	uint32_t seq;
-	int rc = client_check_conn(h);
-
-	if (rc < 0)
+	rc = client_process(h);
+	if (rc < 0 && client_stashed(h) == 0)
 		return rc;
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	if (deadline - now < (uint64_t)slice)
-		slice = (int64_t)(deadline - now);
-	seq = shm_bell_arm(&h->cq.ctl->bell);
-	if (!has(h, min) && client_region_state(h) != -EPROTO && !h->err)
-		shm_bell_sleep(&h->cq.ctl->bell, seq, slice);
-	shm_bell_disarm(&h->cq.ctl->bell);
-	return h->err;
-}
-
-/*
- * Spin up to the budget, then sleep in slices, until @min are ready.  The
- * clock is first read after CLOCK_EVERY rounds, so a completion that
- * arrives while spinning costs no clock read (a wait that short is
- * learned as 0).
- */
-static int
-wait_ready(struct hgca *h, unsigned min, uint64_t deadline)
-{
-	uint64_t start = 0, limit;
-	unsigned rounds = 0;
-	int rc;
-
-	/* Relaxed: a hint the daemon refreshes. */
-	h->spin.cap_ns = shm_load_relaxed(&h->hdr->spin_ns);
-	limit = shm_spin_limit(&h->spin);
-	while (!has(h, min)) {
-		if (++rounds % CLOCK_EVERY) {
-			shm_cpu_relax();
-			continue;
-		}
-		if (!start)
-			start = shm_now_ns();
-		rc = client_region_state(h);
-		if (rc < 0 && rc != -ESHUTDOWN)
-			return rc;
-		if (shm_now_ns() - start < limit)
-			continue;
-		if ((rc = sleep_once(h, min, deadline)) < 0)
-			return rc;
-	}
-	shm_spin_learn(&h->spin, start ? shm_now_ns() - start : 0);
-	return 0;
+	if (client_stashed(h) == 0 && h->err)
+		return h->err;
+	return deliver(h, out, max);
 }
 
 int
@@ -215,12 +136,14 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	if (!h || !h->base || !out || max == 0 || min > max ||
 	    min > h->inflight)
 		return -EINVAL;
-	if (timeout_ms == 0 && !has(h, min))
-		return h->err ? h->err : -ETIMEDOUT;	/* a poll: no spin */
-	if (timeout_ms >= 0)
+	rc = client_process(h);
+	if (timeout_ms == 0 && client_stashed(h) < min)	/* a poll: no spin */
+		return h->err ? h->err : rc < 0 ? rc : -ETIMEDOUT;
+	if (timeout_ms > 0)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
-	rc = wait_ready(h, min, deadline);
-	if (rc < 0 && has(h, min))
-		rc = 0;	/* they came in the end: deliver them */
-	return rc < 0 ? rc : take(h, out, (uint32_t)ready(h, max));
+	while (rc >= 0 && client_stashed(h) < min)
+		rc = client_pump(h, min - client_stashed(h), deadline);
+	if (client_stashed(h) < min)	/* those that came stay stashed */
+		return rc;
+	return deliver(h, out, max);
 }
