@@ -7,6 +7,7 @@
 #include "attn/attn.h"
 
 #define KERN_VW 8
+#define KERN_ACC 12		/* blocks of 4 rows x 24 tokens */
 typedef __m256 vf;
 typedef __m256 vmask;
 

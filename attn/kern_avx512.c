@@ -15,6 +15,7 @@
 #include "attn/attn.h"
 
 #define KERN_VW 16
+#define KERN_ACC 16		/* 32 registers: blocks of 4 rows x 64 tokens */
 typedef __m512 vf;
 typedef __mmask16 vmask;
 

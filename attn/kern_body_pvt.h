@@ -30,9 +30,23 @@
 #include "attn/kern_pvt.h"
 
 #define KB_ROWS 4		/* query rows per register block */
-#define KB_MAXV 8		/* vectors per register block */
+#define KB_MAXV 16		/* vectors per register block */
+#ifndef KERN_ACC
+#define KERN_ACC 8		/* accumulators per block (16 registers) */
+#endif
 #define KB_PF_LOCALITY 2	/* prefetch into L2 (T1): measured best */
-#define KB_UNROLL _Pragma("GCC unroll 8")
+
+/* One step of a prefetch spread over a loop: pfr (1 or 2) lines. */
+#define KB_PREFETCH(pc, pfe, pfr)					\
+	do {								\
+		if ((pc) < (pfe)) {					\
+			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);	\
+			if ((pfr) > 1)					\
+				__builtin_prefetch((pc) + 64, 0, KB_PF_LOCALITY); \
+			(pc) += 64 * (pfr);				\
+		}							\
+	} while (0)
+#define KB_UNROLL _Pragma("GCC unroll 16")
 #define KB_INLINE static inline __attribute__((always_inline))
 
 /* VW elements of @dt at element index @i of @base, as fp32. */
@@ -127,7 +141,7 @@ kb_exp(vf x)
 KB_INLINE void
 kb_score_blk(const enum attn_dtype dt, const int nr, const int nv,
 	     const float *qs, int d, const void *k, int P, int t0, float *s,
-	     int lds, const char **pf, const char *pfe)
+	     int lds, const char **pf, const char *pfe, int pfr)
 {
 	const char *pc = *pf;
 	vf acc[KB_ROWS][KB_MAXV], kv[KB_MAXV];
@@ -138,10 +152,7 @@ kb_score_blk(const enum attn_dtype dt, const int nr, const int nv,
 		for (int j = 0; j < nv; j++)
 			acc[r][j] = V_ZERO();
 	for (int c = 0; c < d; c++) {
-		if (pc < pfe) {		/* spread the next page's prefetch */
-			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);
-			pc += 64;
-		}
+		KB_PREFETCH(pc, pfe, pfr);	/* spread over the loop */
 		kb_loadn(dt, nv, k, (size_t)c * P + t0, kv);
 		KB_UNROLL
 		for (int r = 0; r < nr; r++) {
@@ -168,7 +179,7 @@ KB_INLINE void
 kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
 	    const int dense, const float *w, int ldw, const void *v, int d,
 	    int c0, const uint8_t *idx, int nt, float *o, const char **pf,
-	    const char *pfe)
+	    const char *pfe, int pfr)
 {
 	const char *pc = *pf;
 	vf acc[KB_ROWS][KB_MAXV], vv[KB_MAXV];
@@ -179,10 +190,7 @@ kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
 		for (int j = 0; j < nv; j++)
 			acc[r][j] = V_ZERO();
 	for (int t = 0; t < nt; t++) {
-		if (pc < pfe) {
-			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);
-			pc += 64;
-		}
+		KB_PREFETCH(pc, pfe, pfr);
 		kb_loadn(dt, nv, v, (size_t)(dense ? t : idx[t]) * d + c0, vv);
 		KB_UNROLL
 		for (int r = 0; r < nr; r++) {
@@ -206,17 +214,33 @@ kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
 }
 
 /*
- * Register blocks: nr rows by nv vectors, at most 8 accumulators (16 vector
- * registers on AVX2 must also hold the loads and a broadcast; 8 independent
- * chains cover the FMA latency).  Fewer rows take more vectors, so one query
- * row (G = 1) still keeps 8 chains in flight.
+ * Register blocks: nr rows by nv vectors, at most KERN_ACC accumulators
+ * (AVX2: 12, which with the loads and a broadcast fill its 16 registers and
+ * keep enough independent FMA chains in flight to cover their latency;
+ * AVX-512: 16 of its 32).  Fewer rows take more vectors, so one query row
+ * (G = 1) still keeps as many chains in flight.  KB_NV lists, per row
+ * count, the vector counts a block may take, largest first.
  */
+#if KERN_ACC >= 16
+#define KB_NV { { 0 }, { 16, 8, 4, 2, 1, 0 }, { 8, 4, 2, 1, 0 }, \
+		{ 4, 2, 1, 0 }, { 4, 2, 1, 0 } }
+#elif KERN_ACC >= 12
+#define KB_NV { { 0 }, { 12, 8, 4, 2, 1, 0 }, { 6, 4, 2, 1, 0 }, \
+		{ 4, 2, 1, 0 }, { 3, 2, 1, 0 } }
+#else
+#define KB_NV { { 0 }, { 8, 4, 2, 1, 0 }, { 4, 2, 1, 0 }, \
+		{ 2, 1, 0 }, { 2, 1, 0 } }
+#endif
+
 static inline int
 kb_nv(int nr, int left)
 {
-	int most = nr == 1 ? 8 : nr == 2 ? 4 : 2;
+	static const int8_t opts[KB_ROWS + 1][7] = KB_NV;
 
-	return left >= most ? most : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+	for (const int8_t *o = opts[nr]; *o; o++)
+		if (left >= *o)
+			return *o;
+	return 1;
 }
 
 /* Call blk(dt, nr, nv, ...) with compile-time dt, nr and nv, so each shape
@@ -229,19 +253,35 @@ kb_nv(int nr, int left)
 		default: blk(ATTN_F32, nr, nv, __VA_ARGS__); break;	\
 		}							\
 	} while (0)
+#if KERN_ACC >= 16
+#define KB_WIDE_SHAPES(blk, ...)					\
+		case 0x30: KB_DT(blk, 1, 16, __VA_ARGS__); break;	\
+		case 0x48: KB_DT(blk, 2, 8, __VA_ARGS__); break;	\
+		case 0x64: KB_DT(blk, 3, 4, __VA_ARGS__); break;	\
+		case 0x84: KB_DT(blk, 4, 4, __VA_ARGS__); break;
+#elif KERN_ACC >= 12
+#define KB_WIDE_SHAPES(blk, ...)					\
+		case 0x2c: KB_DT(blk, 1, 12, __VA_ARGS__); break;	\
+		case 0x46: KB_DT(blk, 2, 6, __VA_ARGS__); break;	\
+		case 0x64: KB_DT(blk, 3, 4, __VA_ARGS__); break;	\
+		case 0x83: KB_DT(blk, 4, 3, __VA_ARGS__); break;
+#else
+#define KB_WIDE_SHAPES(blk, ...)
+#endif
 #define KB_SHAPES(blk, ...)						\
 	do {								\
-		switch (nr * 16 + nv) {					\
-		case 0x18: KB_DT(blk, 1, 8, __VA_ARGS__); break;	\
-		case 0x14: KB_DT(blk, 1, 4, __VA_ARGS__); break;	\
-		case 0x12: KB_DT(blk, 1, 2, __VA_ARGS__); break;	\
-		case 0x11: KB_DT(blk, 1, 1, __VA_ARGS__); break;	\
-		case 0x24: KB_DT(blk, 2, 4, __VA_ARGS__); break;	\
-		case 0x22: KB_DT(blk, 2, 2, __VA_ARGS__); break;	\
-		case 0x21: KB_DT(blk, 2, 1, __VA_ARGS__); break;	\
-		case 0x32: KB_DT(blk, 3, 2, __VA_ARGS__); break;	\
-		case 0x31: KB_DT(blk, 3, 1, __VA_ARGS__); break;	\
-		case 0x42: KB_DT(blk, 4, 2, __VA_ARGS__); break;	\
+		switch (nr * 32 + nv) {					\
+		KB_WIDE_SHAPES(blk, __VA_ARGS__)			\
+		case 0x28: KB_DT(blk, 1, 8, __VA_ARGS__); break;	\
+		case 0x24: KB_DT(blk, 1, 4, __VA_ARGS__); break;	\
+		case 0x22: KB_DT(blk, 1, 2, __VA_ARGS__); break;	\
+		case 0x21: KB_DT(blk, 1, 1, __VA_ARGS__); break;	\
+		case 0x44: KB_DT(blk, 2, 4, __VA_ARGS__); break;	\
+		case 0x42: KB_DT(blk, 2, 2, __VA_ARGS__); break;	\
+		case 0x41: KB_DT(blk, 2, 1, __VA_ARGS__); break;	\
+		case 0x62: KB_DT(blk, 3, 2, __VA_ARGS__); break;	\
+		case 0x61: KB_DT(blk, 3, 1, __VA_ARGS__); break;	\
+		case 0x82: KB_DT(blk, 4, 2, __VA_ARGS__); break;	\
 		default: KB_DT(blk, 4, 1, __VA_ARGS__); break;		\
 		}							\
 	} while (0)
@@ -251,7 +291,12 @@ kb_score(enum attn_dtype dt, const float *qs, int R, int d, const void *k,
 	 int P, int nt, float *s, int lds, const void *pf, size_t pfbytes)
 {
 	const char *pc = pf, *pfe = pf ? pc + pfbytes : NULL;
+	int iters = 0, pfr;
 
+	for (int r0 = 0; r0 < R; r0 += KB_ROWS)	/* blocks x d iterations */
+		for (int t0 = 0, nv; t0 < nt; t0 += nv * KERN_VW, iters += d)
+			nv = kb_nv(R - r0 < KB_ROWS ? R - r0 : KB_ROWS, (nt - t0) / KERN_VW);
+	pfr = pfbytes / 64 > (size_t)iters ? 2 : 1;	/* beyond 2, some lines go */
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS) {
 		int nr = R - r0 < KB_ROWS ? R - r0 : KB_ROWS;
 		const float *q = qs + (size_t)r0 * d;
@@ -259,7 +304,7 @@ kb_score(enum attn_dtype dt, const float *qs, int R, int d, const void *k,
 
 		for (int t0 = 0, nv; t0 < nt; t0 += nv * KERN_VW) {
 			nv = kb_nv(nr, (nt - t0) / KERN_VW);
-			KB_SHAPES(kb_score_blk, q, d, k, P, t0, sr, lds, &pc, pfe);
+			KB_SHAPES(kb_score_blk, q, d, k, P, t0, sr, lds, &pc, pfe, pfr);
 		}
 	}
 }
@@ -291,11 +336,15 @@ kb_vacc(enum attn_dtype dt, const float *w, int R, int ldw, const void *v,
 	const char *pc = pf, *pfe = pf ? pc + pfbytes : NULL;
 
 	int dv = d - d % KERN_VW;	/* dimensions in whole vectors */
-	int dense;
+	int dense, iters = 0, pfr;
 
 	if (nt <= 0)
 		return;
 	dense = idx[nt - 1] == nt - 1;	/* strictly increasing: 0..nt-1 */
+	for (int r0 = 0; r0 < R; r0 += KB_ROWS)	/* blocks x nt iterations */
+		for (int c0 = 0, nv; c0 < dv; c0 += nv * KERN_VW, iters += nt)
+			nv = kb_nv(R - r0 < KB_ROWS ? R - r0 : KB_ROWS, (dv - c0) / KERN_VW);
+	pfr = pfbytes / 64 > (size_t)iters ? 2 : 1;
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS) {
 		int nr = R - r0 < KB_ROWS ? R - r0 : KB_ROWS;
 		const float *wr = w + (size_t)r0 * ldw;
@@ -305,10 +354,10 @@ kb_vacc(enum attn_dtype dt, const float *w, int R, int ldw, const void *v,
 			nv = kb_nv(nr, (dv - c0) / KERN_VW);
 			if (dense)
 				KB_SHAPES(kb_vacc_dense, wr, ldw, v, d, c0, idx, nt,
-					  or_, &pc, pfe);
+					  or_, &pc, pfe, pfr);
 			else
 				KB_SHAPES(kb_vacc_list, wr, ldw, v, d, c0, idx, nt,
-					  or_, &pc, pfe);
+					  or_, &pc, pfe, pfr);
 		}
 	}
 	if (dv < d)
@@ -341,6 +390,29 @@ kb_maxv(const float *x, int n)
 	for (int i = 0; i < n; i += KERN_VW)
 		acc = V_MAX(acc, V_LOAD(x + i));
 	return V_HMAX(acc);
+}
+
+static void
+kb_minmax(const float *x, int n, float *mn, float *mx)
+{
+	vf lo = V_SET1(INFINITY), hi = V_SET1(-INFINITY);
+	float l, h;
+	int i = 0;
+
+	for (; i + KERN_VW <= n; i += KERN_VW) {
+		vf v = V_LOAD(x + i);
+
+		lo = V_MIN(lo, v);
+		hi = V_MAX(hi, v);
+	}
+	l = -V_HMAX(V_SUB(V_ZERO(), lo));
+	h = V_HMAX(hi);
+	for (; i < n; i++) {
+		l = x[i] < l ? x[i] : l;
+		h = x[i] > h ? x[i] : h;
+	}
+	*mn = l;
+	*mx = h;
 }
 
 static void
@@ -378,6 +450,7 @@ const struct attn_kern KERN_TABLE = {
 	.score = kb_score,
 	.expsum = kb_expsum,
 	.maxv = kb_maxv,
+	.minmax = kb_minmax,
 	.vacc = kb_vacc,
 	.bound = kb_bound,
 };

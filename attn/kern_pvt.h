@@ -42,6 +42,8 @@ struct attn_kern {
 	float (*expsum)(const float *x, float *y, int n, float m);
 	/* Largest of x[0..n), n a multiple of KERN_TOK_ALIGN. */
 	float (*maxv)(const float *x, int n);
+	/* Smallest and largest of x[0..n), any n >= 1. */
+	void (*minmax)(const float *x, int n, float *mn, float *mx);
 	/*
 	 * o[r * d + c] += sum_{j < nt} w[r * ldw + j] * V[tok_j * d + c] for
 	 * r < R, c < d, where tok_j = idx[j], strictly increasing.  Only the

@@ -67,7 +67,8 @@ void attn_page_summarize(const struct attn_layout *lo, const void *kpage,
 
 /*
  * attn_page_bound - an upper bound on scale * q.k for every key of a page
- * with summary kmin/kmax ([d] each), for one query row q [d].  It holds in
+ * with summary kmin/kmax ([d] each), for one query row q [d]; @lo must be
+ * valid (attn_layout_check).  It holds in
  * exact arithmetic: it is the summary bound scale * sum_c max(q_c kmin_c,
  * q_c kmax_c) rounded up by a margin that covers the fp32 rounding of the
  * kernels (the bound the engine uses to skip pages and certify delta).
@@ -101,7 +102,15 @@ int attn_policy_format(const struct attn_policy *p, char *buf, size_t len);
 /* 0 or -EINVAL. */
 int attn_policy_check(const struct attn_policy *p);
 
-/* What one query row (one query head at one query position) got. */
+/*
+ * What one query row (one query head at one query position) got.  bytes
+ * counts d * dtype size per key: for the K side, the keys of the pages this
+ * row's own walk needed scored (every visible page for `full`; for topk and
+ * mass the scored pages whose bound was not below the one the row stopped
+ * at), for the V side the keys it kept.  The call as a whole reads less
+ * than the sum over rows (one K read serves every row): see
+ * attn_engine_last_stats.
+ */
 struct attn_row_stats {
 	int64_t entries;	/* keys included in its partial */
 	int64_t bytes;		/* K+V bytes this row's selection needed read */
@@ -143,6 +152,15 @@ enum attn_isa attn_engine_isa(const struct attn_engine *e);
  * of a K page serves all G heads.  @stats, if not NULL, receives [L][G] row
  * stats.  Returns 0, -EINVAL (bad query, layout mismatch, bad policy or page)
  * or -ENOMEM.
+ *
+ * `full` without a budget streams the pages in the order given.  The other
+ * policies first bound every summarised page, score pages without a summary,
+ * then score pages by decreasing bound (per row, one K read for all rows)
+ * until each row is satisfied, and read V only for kept keys.  A budget
+ * charges each scored page its K and, in advance, its whole V, so the bytes
+ * read never exceed it; rows it stops report the loss in delta.  Scratch
+ * for the selecting policies grows with the pages scored (L * G * P floats
+ * per page).
  */
 int attn_paged_partial(struct attn_engine *e, const struct attn_query *q,
 		       const struct attn_page *pages, int npages,

@@ -15,9 +15,10 @@
  *            for dropping scored keys);
  *      full: never (only the budget stops it).
  *    A page is scored only while the budget can still pay its K and V.
- * 3. Cut.  topk keeps the K best scores (ties in visiting order); mass keeps
- *    keys by decreasing score while the certified delta stays <= eps, using
- *    a histogram of the row's scores in 1/4-nat bins below its maximum.
+ * 3. Cut.  topk keeps the K best scores (ties in visiting order), found
+ *    with a candidate buffer and quickselect; mass keeps keys by decreasing
+ *    score while the certified delta stays <= eps, the cut found on counts
+ *    of the row's scores in 1/8-nat bins below its maximum.
  * 4. Finish.  V is read only for keys some row keeps, weights relative to
  *    each row's maximum, summed per page and merged like the streaming path.
  *
@@ -44,8 +45,8 @@
 #define SEL_THETA 0.5		/* share of eps for unscored pages (mass) */
 #define SEL_ETA 5e-5		/* exp error 1e-6 + argument rounding 87.3 u +
 				 * fp32 sums of <= 256 terms (gamma_256) */
-#define SEL_BINS 4.0f		/* histogram bins per nat */
-#define SEL_NB 256		/* bins: 64 nats below the row maximum */
+#define SEL_BINS 8.0f		/* histogram bins per nat */
+#define SEL_NB 512		/* bins: 64 nats below the row maximum */
 #define SEL_DEEP 63.9		/* a key past the last bin has e^(s-M) <= e^-63.9 */
 #define SEL_UFLOW 87.3		/* the kernels' exp is 0 below -87.3 */
 #define SEL_RANGE 700.0		/* e^700 fits a double with room to sum */
@@ -72,8 +73,10 @@ struct sel_row {
 	int64_t quota0;
 	int64_t want;		/* topk: min(K, visible keys) */
 	int64_t vis;		/* visible keys */
-	int64_t entries, uf, kbytes;
-	int hn, tn;		/* page heap size, topk heap size */
+	int64_t entries, uf;
+	int64_t tn, seen;	/* topk: candidates held, keys scored */
+	float thr;		/* topk: the K-th best when last compacted */
+	int hn;			/* page heap size */
 	bool done, uvalid;
 };
 
@@ -83,17 +86,18 @@ struct sel {
 	double *B;		/* [R][np] bounds */
 	float *A;		/* [R][np] the kernel's a (for the margin) */
 	struct sel_ent *heap;	/* [R][np] per-row max-heaps of pages */
-	float *topk;		/* [R][want] per-row min-heaps of scores */
+	float *topk;		/* [R][2 want + P] per-row candidate scores */
 	struct sel_row *rows;	/* [R] */
 	int *slot_of;		/* [np] slot of a scored page, or -1 */
 	float *slots;		/* [nslots][R][P] stored scores */
 	int *slot_page;		/* [nslots] */
-	float *slot_pm;		/* [nslots][R] row maximum of the slot */
+	float *slot_pm;		/* [nslots][R][2] row maximum and minimum of
+				 * the slot's visible scores (-inf if none) */
 	float *wbuf;		/* [R][P] weights of one page */
 	float *tmp;		/* [P] exponentials, or [2][d] a summary */
 	float *rb, *ra;		/* [R] each: the bound kernel's b and a */
 	int np, nslots, kind;
-	int64_t topk_max, spent, budget;
+	int64_t topk_max, topk_cap, spent, budget;
 	double eps;
 };
 
@@ -139,36 +143,37 @@ heap_down(struct sel_ent *h, int n, int i)
 	}
 }
 
-static void
-fheap_down(float *h, int64_t n, int64_t i)
+/* Reorder x[0..n) so that x[0..k) are its k largest (1 <= k <= n); returns
+ * the k-th largest.  Quickselect, median of three. */
+static float
+select_top(float *x, int64_t n, int64_t k)
 {
-	for (;;) {
-		int64_t l = 2 * i + 1, m = i;
-		float t;
+	int64_t lo = 0, hi = n - 1;
 
-		if (l < n && h[l] < h[m])
-			m = l;
-		if (l + 1 < n && h[l + 1] < h[m])
-			m = l + 1;
-		if (m == i)
-			return;
-		t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
+		float a = x[lo], b = x[mid], c = x[hi], pv, t;
+
+		pv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+		while (i <= j) {		/* descending partition */
+			while (x[i] > pv)
+				i++;
+			while (x[j] < pv)
+				j--;
+			if (i <= j) {
+				t = x[i]; x[i] = x[j]; x[j] = t;
+				i++;
+				j--;
+			}
+		}
+		if (k - 1 <= j)
+			hi = j;
+		else if (k - 1 >= i)
+			lo = i;
+		else
+			break;
 	}
-}
-
-static void
-fheap_push(float *h, int64_t n, float x)
-{
-	int64_t i = n;
-
-	while (i > 0 && h[(i - 1) / 2] > x) {
-		h[i] = h[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	h[i] = x;
+	return x[k - 1];
 }
 
 /* ---- set up ------------------------------------------------------------ */
@@ -196,12 +201,12 @@ sel_reserve(struct attn_engine *e, struct sel *s, int64_t want)
 	if ((err = scratch_reserve(&s->s_B, R * np * sizeof(double))) ||
 	    (err = scratch_reserve(&s->s_A, R * np * sizeof(float))) ||
 	    (err = scratch_reserve(&s->s_heap, R * np * sizeof(struct sel_ent))) ||
-	    (err = scratch_reserve(&s->s_topk, R * (size_t)want * sizeof(float) + 1)) ||
+	    (err = scratch_reserve(&s->s_topk, R * (2 * (size_t)want + P) * sizeof(float))) ||
 	    (err = scratch_reserve(&s->s_rows, R * sizeof(struct sel_row))) ||
 	    (err = scratch_reserve(&s->s_slotof, np * sizeof(int))) ||
 	    (err = scratch_reserve(&s->s_slots, np * R * P * sizeof(float))) ||
 	    (err = scratch_reserve(&s->s_slotpage, np * sizeof(int))) ||
-	    (err = scratch_reserve(&s->s_slotpm, np * R * sizeof(float))) ||
+	    (err = scratch_reserve(&s->s_slotpm, np * R * 2 * sizeof(float))) ||
 	    (err = scratch_reserve(&s->s_wbuf, R * P * sizeof(float))) ||
 	    (err = scratch_reserve(&s->s_tmp, tmp * sizeof(float))) ||
 	    (err = scratch_reserve(&s->s_ba, 2 * R * sizeof(float))))
@@ -262,19 +267,29 @@ sel_bounds(struct attn_engine *e, struct sel *s)
 
 /* ---- scoring ------------------------------------------------------------ */
 
+/* Keep the want best candidates; thr becomes the want-th best so far. */
+static void
+sel_topk_compact(struct sel *s, struct sel_row *rw, int r)
+{
+	float *c = s->topk + (size_t)r * s->topk_cap;
+
+	rw->thr = select_top(c, rw->tn, rw->want);
+	rw->tn = rw->want;
+}
+
+/* Candidates for the K best: every score >= thr (a lower bound on the final
+ * K-th best), compacted when the buffer fills, so each key costs O(1). */
 static void
 sel_topk_add(struct sel *s, struct sel_row *rw, int r, const float *sc, int nv)
 {
-	float *h = s->topk + (size_t)r * s->topk_max;
+	float *c = s->topk + (size_t)r * s->topk_cap;
 
-	for (int t = 0; t < nv; t++) {
-		if (rw->tn < rw->want) {
-			fheap_push(h, rw->tn++, sc[t]);
-		} else if (sc[t] > h[0]) {
-			h[0] = sc[t];
-			fheap_down(h, rw->tn, 0);
-		}
-	}
+	if (rw->tn + nv > s->topk_cap)
+		sel_topk_compact(s, rw, r);
+	for (int t = 0; t < nv; t++)
+		if (sc[t] >= rw->thr)
+			c[rw->tn++] = sc[t];
+	rw->seen += nv;
 }
 
 /* Margins s->ra[R] of a page without a summary, from a summary made now. */
@@ -320,11 +335,11 @@ sel_row_scored(struct attn_engine *e, struct sel *s, int r, int p,
 		sel_topk_add(s, rw, r, sc, nv);
 	if (pg->kmin && rw->uvalid)
 		rw->U -= sel_term(nv, s->B[(size_t)r * s->np + p], rw->M);
-
 }
 
+/* Score page p for every row, prefetching the K of page @pf (-1: none). */
 static void
-sel_score(struct attn_engine *e, struct sel *s, int p)
+sel_score(struct attn_engine *e, struct sel *s, int p, int pf)
 {
 	const struct attn_page *pg = &e->pages[p];
 	int P = e->lo.P, G = e->q->G, slot = s->nslots++;
@@ -333,21 +348,23 @@ sel_score(struct attn_engine *e, struct sel *s, int p)
 	int64_t kb = (int64_t)e->lo.d * (int64_t)e->es;
 
 	e->kern->score(e->lo.dt, e->qs, e->R, e->lo.d, pg->k, P, nt, sc, P,
-		       NULL, 0);
+		       pf >= 0 ? e->pages[pf].k : NULL,
+		       pf >= 0 ? attn_page_bytes(&e->lo) : 0);
 	if (!pg->kmin)
 		sel_margins_nosum(e, s, pg);
 	for (int r = 0; r < e->R; r++) {
-		float *sr = sc + (size_t)r * P, pm = -INFINITY;
+		float *sr = sc + (size_t)r * P, pm = -INFINITY, pmin = -INFINITY;
 		int nv = eng_nvis(e, pg, r / G);
 
 		for (int t = nv; t < nt; t++)
 			sr[t] = -INFINITY;
 		if (nv > 0) {
-			pm = e->kern->maxv(sr, nt);
+			e->kern->minmax(sr, nv, &pmin, &pm);
 			sel_row_scored(e, s, r, p, sr, nv, nt, pm,
 				       pg->kmin ? s->A[(size_t)r * s->np + p] : s->ra[r]);
 		}
-		s->slot_pm[(size_t)slot * e->R + r] = pm;
+		s->slot_pm[((size_t)slot * e->R + r) * 2] = pm;
+		s->slot_pm[((size_t)slot * e->R + r) * 2 + 1] = pmin;
 	}
 	s->slot_of[p] = slot;
 	s->slot_page[slot] = p;
@@ -402,8 +419,14 @@ sel_satisfied(struct attn_engine *e, struct sel *s, int r, int top)
 		return true;
 	switch (s->kind) {
 	case ATTN_POLICY_TOPK:
-		return rw->tn == rw->want && rw->want > 0 &&
-		       row_heap(s, r)[0].b < s->topk[(size_t)r * s->topk_max];
+		if (rw->seen < rw->want || rw->want == 0)
+			return false;
+		/* thr lags the true K-th best; refresh it once K/2 new
+		 * candidates came in (amortised O(1) per candidate). */
+		if (row_heap(s, r)[0].b >= rw->thr &&
+		    rw->tn - rw->want >= (rw->want / 2 > 64 ? rw->want / 2 : 64))
+			sel_topk_compact(s, rw, r);
+		return row_heap(s, r)[0].b < rw->thr;
 	case ATTN_POLICY_MASS:
 		if (rw->M == -INFINITY || row_heap(s, r)[0].b - rw->M > SEL_RANGE)
 			return false;
@@ -433,6 +456,24 @@ sel_fits(const struct attn_engine *e, const struct sel *s, int p)
 	return s->budget == 0 || s->spent + cost <= s->budget;
 }
 
+/* A guess at the page scored after row r's @top, to prefetch: the next
+ * unsatisfied row's best page (maybe already scored: then none). */
+static int
+sel_guess_next(struct sel *s, int R, int r, int top)
+{
+	for (int i = 1; i <= R; i++) {
+		int r2 = (r + i) % R;
+		const struct sel_row *rw = &s->rows[r2];
+
+		if (rw->done || rw->hn == 0)
+			continue;
+		if (row_heap(s, r2)[0].p == top && rw->hn > 1)
+			return -1;
+		return s->slot_of[row_heap(s, r2)[0].p] < 0 ? row_heap(s, r2)[0].p : -1;
+	}
+	return -1;
+}
+
 /* Score the pages without a summary, then the rows' best pages in turn
  * until every row is satisfied or the budget is spent. */
 static void
@@ -443,7 +484,7 @@ sel_visit(struct attn_engine *e, struct sel *s)
 	for (int p = 0; p < s->np && !stop; p++)
 		if (!e->pages[p].kmin && eng_nvis(e, &e->pages[p], e->q->L - 1) > 0) {
 			if (sel_fits(e, s, p))
-				sel_score(e, s, p);
+				sel_score(e, s, p, -1);
 			else
 				stop = true;
 		}
@@ -462,7 +503,7 @@ sel_visit(struct attn_engine *e, struct sel *s)
 			} else if (!sel_fits(e, s, top)) {
 				stop = true;
 			} else {
-				sel_score(e, s, top);
+				sel_score(e, s, top, sel_guess_next(s, e->R, r, top));
 				any = true;
 			}
 		}
@@ -536,46 +577,68 @@ sel_delta(const struct sel_row *rw, double ks, double ds, double uf, double U)
 	return delta < 1.0 ? delta : 1.0;
 }
 
-/* mass: the deepest 1/4-nat bin cut whose delta is <= eps. */
+/*
+ * mass: the deepest cut X (a multiple of 1/SEL_BINS nat below the row
+ * maximum) whose delta is <= eps, from counts of keys per bin: a key in bin
+ * k has e^(s-M) in (e^-(k+1)/B, e^-k/B], so each candidate's delta is
+ * evaluated with the kept keys at the bottom of their bins and the dropped
+ * at the top.  That overestimates delta, so the exact delta the finish
+ * computes for the chosen cut is below eps too.  A page whose scores fall in
+ * one bin (or all past the last) is counted without looking at its keys.
+ */
 static void
 sel_cut_mass(struct attn_engine *e, struct sel *s, int r, double U)
 {
 	struct sel_row *rw = &s->rows[r];
-	double hist[SEL_NB + 1], drop[SEL_NB + 2], kept = 0.0;
-	int64_t deep = 0;
-	int P = e->lo.P;
+	int64_t cnt[SEL_NB + 1] = { 0 };
+	int32_t sub[4][SEL_NB + 1] = { { 0 } }, bin[256];
+	double lo[SEL_NB + 1], drop[SEL_NB + 1], kept = 0.0;
+	int P = e->lo.P, b;
 
-	memset(hist, 0, sizeof(hist));
 	for (int slot = 0; slot < s->nslots; slot++) {
-		const struct attn_page *pg = &e->pages[s->slot_page[slot]];
 		const float *sc = slot_scores(s, e, slot) + (size_t)r * P;
-		float pm = s->slot_pm[(size_t)slot * e->R + r];
-		int nv = eng_nvis(e, pg, r / e->q->G);
+		const float *pmm = s->slot_pm + ((size_t)slot * e->R + r) * 2;
+		int nv = eng_nvis(e, &e->pages[s->slot_page[slot]], r / e->q->G);
+		float xhi = rw->M - pmm[1], xlo = rw->M - pmm[0];
 
-		if (pm == -INFINITY)
+		if (pmm[0] == -INFINITY)
 			continue;
-		if (rw->M - pm >= SEL_NB / SEL_BINS) {	/* the whole page is deep */
-			deep += nv;
+		if (xhi < SEL_NB / SEL_BINS && (int)(xlo * SEL_BINS) == (int)(xhi * SEL_BINS)) {
+			cnt[(int)(xlo * SEL_BINS)] += nv;
 			continue;
 		}
-		e->kern->expsum(sc, s->tmp, eng_round_tok(nv), rw->M);
+		if (xlo >= SEL_NB / SEL_BINS) {
+			cnt[SEL_NB] += nv;
+			continue;
+		}
+		/* bins first (a loop the compiler vectorises), then counts in
+		 * four interleaved tables so that runs of one bin do not wait
+		 * on each other's increments */
 		for (int t = 0; t < nv; t++) {
 			float x = rw->M - sc[t];
 
-			if (x < SEL_NB / SEL_BINS)
-				hist[(int)(x * SEL_BINS)] += s->tmp[t];
-			else
-				deep++;
+			bin[t] = (int32_t)((x < SEL_NB / SEL_BINS ? x : SEL_NB / SEL_BINS) *
+					   SEL_BINS);
 		}
+		for (int t = 0; t < nv; t++)
+			sub[t & 3][bin[t]]++;
 	}
-	/* drop[b]: mass of bins >= b (and the deep keys) */
-	drop[SEL_NB] = deep * exp(-SEL_DEEP);
-	for (int b = SEL_NB - 1; b >= 0; b--)
-		drop[b] = drop[b + 1] + hist[b];
+	for (b = 0; b <= SEL_NB; b++)
+		cnt[b] += (int64_t)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+	/* lo[b] = e^-(b+1)/B: the least mass of a key in bin b. */
+	for (b = 0; b <= SEL_NB; b++)
+		lo[b] = exp(-(b + 1) / (double)SEL_BINS);
+	/* drop[b]: the most mass of the keys in bins >= b (summed upwards,
+	 * no cancellation); a key in bin b has at most e^-b/B = lo[b-1]. */
+	drop[SEL_NB] = cnt[SEL_NB] * exp(-SEL_DEEP);
+	for (b = SEL_NB - 1; b >= 1; b--)
+		drop[b] = drop[b + 1] + cnt[b] * lo[b - 1];
 	rw->xcut = INFINITY;
-	for (int b = 1; b <= SEL_NB; b++) {
-		kept += hist[b - 1];
-		if (sel_delta(rw, kept, drop[b], 0.0, U) <= s->eps * (1.0 - 1e-9)) {
+	/* Walk the cut down from just below the maximum's bin.  The margin
+	 * 1e-5 covers the fp32 exponentials the finish sums instead. */
+	for (b = 1; b <= SEL_NB; b++) {
+		kept += cnt[b - 1] * lo[b - 1];
+		if (sel_delta(rw, kept, drop[b], 0.0, U) <= s->eps * (1.0 - 1e-5)) {
 			rw->xcut = b / SEL_BINS;
 			return;
 		}
@@ -589,16 +652,24 @@ sel_cut_topk(struct attn_engine *e, struct sel *s, int r)
 	struct sel_row *rw = &s->rows[r];
 	int64_t above = 0;
 
-	if (rw->tn < rw->want || rw->want == 0) {	/* budget: keep all */
+	if (rw->seen < rw->want || rw->want == 0) {	/* budget: keep all */
 		rw->kth = -INFINITY;
 		rw->quota0 = 0;
 		return;
 	}
-	rw->kth = s->topk[(size_t)r * s->topk_max];
+	sel_topk_compact(s, rw, r);
+	rw->kth = rw->thr;
 	for (int slot = 0; slot < s->nslots; slot++) {
 		const float *sc = slot_scores(s, e, slot) + (size_t)r * e->lo.P;
+		const float *pmm = s->slot_pm + ((size_t)slot * e->R + r) * 2;
 		int nv = eng_nvis(e, &e->pages[s->slot_page[slot]], r / e->q->G);
 
+		if (pmm[0] <= rw->kth)		/* none above (or invisible) */
+			continue;
+		if (pmm[1] > rw->kth) {
+			above += nv;
+			continue;
+		}
 		for (int t = 0; t < nv; t++)
 			above += sc[t] > rw->kth;
 	}
@@ -606,6 +677,30 @@ sel_cut_topk(struct attn_engine *e, struct sel *s, int r)
 }
 
 /* ---- finish ------------------------------------------------------------- */
+
+/* 1 if row @rw keeps every key of a slot with maximum and minimum pmm[0],
+ * pmm[1]; -1 if it keeps none; 0 if the keys must be looked at. */
+static int
+sel_page_fate(const struct sel *s, const struct sel_row *rw, const float *pmm,
+	      int64_t quota)
+{
+	switch (s->kind) {
+	case ATTN_POLICY_TOPK:
+		if (pmm[1] > rw->kth)
+			return 1;
+		if (pmm[0] < rw->kth || (pmm[0] == rw->kth && quota == 0))
+			return -1;
+		return 0;
+	case ATTN_POLICY_MASS:
+		if (rw->M - pmm[1] < rw->xcut)
+			return 1;
+		if (!(rw->M - pmm[0] < rw->xcut))
+			return -1;
+		return 0;
+	default:
+		return 1;
+	}
+}
 
 /* Row r's weights of one slot into w[nt] (0 where not kept), its sums, and
  * the keys it keeps marked in @any; returns the kept weights' fp32 sum. */
@@ -616,14 +711,28 @@ sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
 	struct sel_row *rw = &s->rows[r];
 	const float *sc = slot_scores(s, e, slot) + (size_t)r * e->lo.P;
 	const struct attn_page *pg = &e->pages[s->slot_page[slot]];
+	const float *pmm = s->slot_pm + ((size_t)slot * e->R + r) * 2;
 	int nv = eng_nvis(e, pg, r / e->q->G), nt = eng_round_tok(nv);
-	float z = 0.0f, dz = 0.0f;
+	float z, dz = 0.0f;
 
-	if (s->slot_pm[(size_t)slot * e->R + r] == -INFINITY) {
+	if (pmm[0] == -INFINITY) {
 		memset(w, 0, (size_t)e->lo.P * sizeof(float));
 		return 0.0f;
 	}
-	e->kern->expsum(sc, w, nt, rw->M);
+	z = e->kern->expsum(sc, w, nt, rw->M);
+	switch (sel_page_fate(s, rw, pmm, *quota)) {
+	case 1:				/* every key kept */
+		memset(any, 1, (size_t)nv);
+		rw->entries += nv;
+		rw->ks += z;
+		return z;
+	case -1:			/* every key dropped; count each as */
+		rw->ds += z;		/* possibly underflowed: an upper bound */
+		rw->uf += nv;
+		memset(w, 0, (size_t)nt * sizeof(float));
+		return 0.0f;
+	}
+	z = 0.0f;
 	for (int t = 0; t < nv; t++) {
 		if (sel_keep(s, rw, sc[t], quota)) {
 			z += w[t];
@@ -640,9 +749,24 @@ sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
 	return z;
 }
 
-/* Weights of every row for one slot, then V for the keys any row kept. */
+/* Whether some row may keep a key of the slot (to prefetch its V). */
+static bool
+sel_slot_used(const struct attn_engine *e, const struct sel *s, int slot)
+{
+	for (int r = 0; r < e->R; r++) {
+		const float *pmm = s->slot_pm + ((size_t)slot * e->R + r) * 2;
+
+		if (pmm[0] > -INFINITY && sel_page_fate(s, &s->rows[r], pmm, 1) >= 0)
+			return true;
+	}
+	return false;
+}
+
+/* Weights of every row for one slot, then V for the keys any row kept,
+ * prefetching the V page of slot @pf (-1: none). */
 static void
-sel_finish_slot(struct attn_engine *e, struct sel *s, int slot, int64_t *quota)
+sel_finish_slot(struct attn_engine *e, struct sel *s, int slot, int64_t *quota,
+		int pf)
 {
 	const struct attn_page *pg = &e->pages[s->slot_page[slot]];
 	int P = e->lo.P, R = e->R, n = 0;
@@ -657,14 +781,15 @@ sel_finish_slot(struct attn_engine *e, struct sel *s, int slot, int64_t *quota)
 			idx[n++] = (uint8_t)t;
 	if (n == 0)
 		return;
-	for (int r = 0; r < R; r++) {		/* compact: idx[j] >= j */
-		float *w = s->wbuf + (size_t)r * P;
+	for (int r = 0; idx[n - 1] != n - 1 && r < R; r++) {
+		float *w = s->wbuf + (size_t)r * P;	/* compact: idx[j] >= j */
 
 		for (int j = 0; j < n; j++)
 			w[j] = w[idx[j]];
 	}
 	e->kern->vacc(e->lo.dt, s->wbuf, R, P, pg->v, e->lo.d, idx, n,
-		      acc_cur_o(&e->acc), NULL, 0);
+		      acc_cur_o(&e->acc), pf >= 0 ? e->pages[s->slot_page[pf]].v : NULL,
+		      pf >= 0 ? attn_page_bytes(&e->lo) : 0);
 	acc_page_done(&e->acc);
 	e->last.pages_used++;
 	e->last.v_bytes += (int64_t)n * e->lo.d * (int64_t)e->es;
@@ -725,11 +850,13 @@ sel_prepare(struct attn_engine *e, const struct attn_policy *pol)
 	s->budget = pol->budget;
 	s->spent = 0;
 	s->topk_max = want;
+	s->topk_cap = 2 * want + e->lo.P;
 	memset(s->rows, 0, (size_t)e->R * sizeof(*s->rows));
 	for (int r = 0; r < e->R; r++) {
 		s->rows[r].M = -INFINITY;
 		s->rows[r].xcut = INFINITY;
 		s->rows[r].kth = -INFINITY;
+		s->rows[r].thr = -INFINITY;
 	}
 	return 0;
 }
@@ -774,8 +901,13 @@ sel_partial(struct attn_engine *e, const struct attn_policy *pol, float *o,
 		return err;
 	for (int r = 0; r < e->R; r++)
 		quota[r] = s->rows[r].quota0;
-	for (int slot = 0; slot < s->nslots; slot++)
-		sel_finish_slot(e, s, slot, quota);
+	for (int slot = 0, next = -1; slot < s->nslots; slot++) {
+		if (next <= slot)		/* the next slot whose V is used */
+			for (next = slot + 1; next < s->nslots &&
+			     !sel_slot_used(e, s, next); next++)
+				;
+		sel_finish_slot(e, s, slot, quota, next < s->nslots ? next : -1);
+	}
 	acc_finish(&e->acc, o, lse);
 	for (int r = 0; stats && r < e->R; r++)
 		sel_rowstats(e, s, r, &stats[r], s->rows[r].U);

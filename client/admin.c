@@ -92,6 +92,13 @@ hgca_admin_status(struct hgca *h, struct hgca_status *st)
 	st->proto_version = s.h.version;
 	st->regions = s.regions;
 	st->pid = s.pid;
+	st->workers = s.workers;
+	st->kv_pools = s.kv_pools;
+	st->kv_bytes = s.kv_bytes;
+	st->kv_slabs = s.kv_slabs;
+	st->kv_slabs_free = s.kv_slabs_free;
+	st->kv_pages = s.kv_pages;
+	memcpy(st->policy, s.policy, sizeof(st->policy) - 1);
 	return 0;
 }
 
@@ -108,6 +115,13 @@ copy_client(struct hgca_client_info *o, const struct hgca_wire_client *w)
 	o->region_size = w->region_size;
 	o->requests = w->requests;
 	o->inflight = w->inflight;
+	o->models = w->models;
+	o->seqs = w->seqs;
+	o->kv_bytes = w->kv_bytes;
+	o->attends = w->attends;
+	o->work_bytes = w->work_bytes;
+	o->tasks = w->tasks;
+	o->max_bypass = w->max_bypass;
 }
 
 /* One page of the list from index @start.  Stored count or -errno. */

@@ -5,6 +5,7 @@
 #ifndef HGCA_CLIENT_PVT_H
 #define HGCA_CLIENT_PVT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "client/hgca.h"
@@ -15,6 +16,68 @@
 
 #define CLIENT_TIMEOUT_MS 5000	/* handshake and admin replies */
 #define CLIENT_SLICE_NS 20000000ll	/* a sleeping wait checks the socket */
+#define CLIENT_MODELS 64		/* models per handle (the daemon's limit) */
+#define CLIENT_STAGE_GRAIN 64u		/* staging allocations' alignment */
+
+/*
+ * Every request is tracked in a slot from prep until its completion is
+ * processed; the descriptor's tag on the wire is (generation << 32 | slot
+ * index), and the caller's tag is kept here.  The library's own
+ * synchronous requests (SLOT_SYNC) never reach the caller; the caller's
+ * (SLOT_USER) go to the stash when processed and are handed out by
+ * hgca_reap() and hgca_wait().
+ */
+enum slot_kind { SLOT_FREE = 0, SLOT_USER = 1, SLOT_SYNC = 2 };
+
+struct client_slot {
+	uint64_t tag;			/* the caller's */
+	uint32_t gen;
+	uint8_t kind;			/* enum slot_kind */
+	bool done;			/* SLOT_SYNC: completion processed */
+	bool has_ext;			/* holds staging extent @ext */
+	uint32_t ext;
+	int32_t res;
+	uint64_t val[2];
+	/* An attend's results, copied out when its completion is processed. */
+	void *out;
+	uint64_t out_off, out_len;
+	struct hgca_head_stats *stats;
+	uint64_t stats_off, nstats;
+	uint32_t next_free;
+};
+
+/*
+ * The staging arena as a byte ring whose extents may be freed in any
+ * order: allocation takes bytes at @head (skipping the arena's end when a
+ * request does not fit before it), and @tail moves past extents only in
+ * allocation order, so a slow request delays reuse but nothing is lost.
+ * Positions are free-running byte counts; the queue of extents holds at
+ * most one per slot plus the skipped ends.
+ */
+struct stage_ext {
+	uint64_t start, end;
+	bool freed;
+};
+
+struct client_stage {
+	uint64_t size;
+	uint64_t head, tail;
+	struct stage_ext *q;
+	uint32_t qcap, qhead, qtail;	/* free-running */
+};
+
+/* A model this handle declared: what sizes its requests. */
+struct client_model {
+	uint32_t id;			/* 0: free */
+	uint32_t layers, hq, hkv, d, dtype;
+};
+
+/* Open sequences: id -> model index (open addressing, linear probing). */
+struct client_seqmap {
+	uint32_t *key;			/* 0 empty, UINT32_MAX deleted */
+	uint8_t *model;			/* index into models[] */
+	uint32_t cap, used, live;	/* used counts deleted slots too */
+};
 
 struct hgca {
 	int sock;
@@ -28,10 +91,100 @@ struct hgca {
 	unsigned char *stage;
 	struct shm_ring sq;		/* producer view */
 	struct shm_ring cq;		/* consumer view */
-	uint32_t prepared;		/* written, not yet published */
-	uint32_t inflight;		/* published, not yet reaped */
+	uint32_t prepared;		/* the caller's, written, not published */
+	uint32_t inflight;		/* the caller's, published, not yet
+					 * handed out (in the ring or stash) */
 	struct shm_spin spin;
+	struct client_slot *slots;	/* [entries] */
+	uint32_t free_slot;		/* free list head; entries = none */
+	uint32_t slots_used;
+	struct client_stage stg;
+	struct hgca_completion *stash;	/* [entries] processed, not reaped */
+	uint32_t shead, stail;		/* free-running */
+	struct client_model models[CLIENT_MODELS];
+	struct client_seqmap seqs;
 };
+
+/* ---- slots.c ---- */
+
+/* Allocate the tables of a handle with a region.  0 or -ENOMEM. */
+int client_tables_init(struct hgca *h);
+void client_tables_fini(struct hgca *h);
+
+/* A free slot of @kind (NULL when none) and the wire tag naming it. */
+struct client_slot *client_slot_get(struct hgca *h, enum slot_kind kind,
+				    uint64_t tag, uint64_t *wire_tag);
+/* Give a slot back (and its staging extent). */
+void client_slot_put(struct hgca *h, struct client_slot *s);
+
+/*
+ * client_stage_alloc - @len bytes of staging (aligned to
+ * CLIENT_STAGE_GRAIN): 0 with *off and *ext set, -EAGAIN (not now: in use
+ * by requests in flight) or -E2BIG (larger than the arena).
+ */
+int client_stage_alloc(struct hgca *h, uint64_t len, uint64_t *off,
+		       uint32_t *ext);
+void client_stage_free(struct hgca *h, uint32_t ext);
+
+/* The next descriptor to prepare (all but the stamp zeroed). */
+struct hgca_sqe *client_sqe_next(struct hgca *h);
+
+/* Process every completion that has arrived (into the stash or the
+ * synchronous slots).  0 or -EPROTO (a completion names no request). */
+int client_process(struct hgca *h);
+
+/*
+ * Wait until @want completions have arrived (spin, then sleep; never past
+ * the daemon's death) and process what has arrived.  @want must not exceed
+ * the requests published and not yet processed.  @deadline_ns absolute,
+ * UINT64_MAX for none.  0, -ETIMEDOUT, or the sticky error.
+ */
+int client_pump(struct hgca *h, uint32_t want, uint64_t deadline_ns);
+
+/* Completions in the stash. */
+static inline uint32_t
+client_stashed(const struct hgca *h)
+{
+	return h->stail - h->shead;
+}
+
+/*
+ * client_call - run one request synchronously: publish what the caller
+ * prepared, then @sqe (opcode and payload filled in; tag set here) with
+ * slot @s (SLOT_SYNC, its staging already attached), wait for its
+ * completion, and return its res with val[0] in *@val (if not NULL).
+ * The slot is given back.  Returns res, or a connection error.
+ */
+int client_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *sqe,
+		uint64_t *val);
+
+/*
+ * client_sync_slot - a SLOT_SYNC slot with @len bytes of staging at
+ * *@off (len 0: none), waiting for requests in flight to free room.
+ * 0, -E2BIG, or a connection error.
+ */
+int client_sync_slot(struct hgca *h, uint64_t len, struct client_slot **s,
+		     uint64_t *off);
+
+/* May a request be made now?  0, -EINVAL (no region), -ESHUTDOWN, or the
+ * sticky error. */
+int client_usable(struct hgca *h);
+
+/* ---- submit.c ---- */
+
+/* May the caller prepare a request now?  0, -EAGAIN (ring full: reap
+ * first), or as client_usable(). */
+int client_prep_check(struct hgca *h);
+
+/* Forget prepared requests that will never be published (their slots
+ * and staging go back). */
+void client_drop_prepared(struct hgca *h);
+
+/* ---- models and sequences (service.c) ---- */
+
+struct client_model *client_model_find(struct hgca *h, uint32_t id);
+/* The model of open sequence @seq, or NULL. */
+struct client_model *client_seq_model(struct hgca *h, uint32_t seq);
 
 /* Record a lost connection or quarantine; returns the sticky error. */
 int client_fail(struct hgca *h, int err);

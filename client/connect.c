@@ -126,7 +126,12 @@ map_region(struct hgca *h, int fd)
 			b + h->lo.cq_off, h->lo.entries, sizeof(struct hgca_cqe));
 	/* Relaxed: a hint the daemon refreshes. */
 	shm_spin_init(&h->spin, shm_load_relaxed(&h->hdr->spin_ns));
-	return 0;
+	rc = client_tables_init(h);
+	if (rc < 0) {
+		munmap(h->base, h->lo.size);
+		h->base = NULL;
+	}
+	return rc;
 }
 
 /* Read the daemon's answer to the hello. */
@@ -218,6 +223,7 @@ hgca_disconnect(struct hgca *h)
 	close(h->sock);
 	if (h->base)
 		munmap(h->base, h->lo.size);
+	client_tables_fini(h);
 	free(h);
 }
 

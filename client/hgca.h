@@ -1,12 +1,19 @@
 /*
  * hgca.h - libhgca-client: the client library of the hgca attention
- * service.  Connect to hgcad, submit requests through shared-memory rings,
- * reap their completions, and query or administer the daemon.
+ * service.  Connect to hgcad, declare a model, open sequences, append
+ * their keys and values, and ask for attention over them (hgca(7));
+ * submit requests through shared-memory rings, reap their completions,
+ * and query or administer the daemon.
  *
  * Ownership: the library allocates a handle in hgca_connect() and frees it
  * in hgca_disconnect(); the staging arena (hgca_staging()) belongs to the
- * handle and stays mapped until then; everything else the caller passes
- * stays the caller's and is only used during the call.
+ * handle and stays mapped until then; the daemon owns models, sequences
+ * and the KV pages behind them (the caller holds only their ids, valid
+ * until closed or disconnected); everything else the caller passes stays
+ * the caller's and is only used during the call, except the output and
+ * stats buffers of hgca_attend_prep() and hgca_attend_submit(), which the
+ * library writes when it takes the request's completion off the ring and
+ * which must stay valid until that completion is reaped.
  *
  * Conventions: every call that can fail returns 0 (or a count) or a
  * negative errno; none prints, exits, or raises SIGPIPE.  A handle is used
@@ -85,6 +92,10 @@ int hgca_info(struct hgca *h, struct hgca_info *info);
  * hgca_staging - the staging arena: memory shared with the daemon where
  * requests' data live; requests name offsets from *@base.  Valid until
  * hgca_disconnect().  0, or -EINVAL (NULL arguments, or no region).
+ * The service's calls (hgca_kv_append, hgca_attend, ...) allocate their
+ * own space in the same arena while their requests are in flight: a
+ * program that writes the arena itself (NOP checksums) must not have
+ * service requests in flight meanwhile.
  */
 int hgca_staging(struct hgca *h, void **base, size_t *size);
 
@@ -144,6 +155,152 @@ int hgca_reap(struct hgca *h, struct hgca_completion *out, unsigned max);
 int hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	      unsigned max, int timeout_ms);
 
+/* ---- the attention service: models and sequences ---- */
+
+/* Element types (the values are part of the wire protocol). */
+enum hgca_dtype {
+	HGCA_DTYPE_F32 = 0,
+	HGCA_DTYPE_BF16 = 1,
+	HGCA_DTYPE_F16 = 2,	/* KV only */
+};
+
+#define HGCA_POLICY_LEN 64	/* bytes of a policy text, NUL included */
+
+/*
+ * A model's shape.  Zero-initialise; zero means default where noted.
+ * Policies are text, parsed by the daemon: "full" (exact), "topk:K" (the K
+ * highest-scoring keys per query head), "mass:EPS" (drop at most a
+ * certified fraction EPS of each head's softmax mass), each optionally
+ * followed by ",budget:BYTES" (read at most that many K+V bytes per head;
+ * k, m, g suffixes).  See hgca(7).
+ */
+struct hgca_model {
+	uint32_t layers;	/* 1..1024 */
+	uint32_t hq, hkv;	/* query and KV heads: hq % hkv == 0, <= 1024 */
+	uint32_t d;		/* head dimension (the engine's range, 1..512) */
+	uint32_t kv_dtype;	/* enum hgca_dtype of K and V */
+	uint32_t window;	/* W: recent tokens attended exactly, a
+				 * multiple of the page size */
+	uint32_t page;		/* tokens per page, 0 = the daemon's */
+	float scale;		/* softmax scale, 0 = 1/sqrt(d) */
+	const char *policy;	/* default policy, NULL = the daemon's */
+	uint32_t reserved[4];	/* zero */
+};
+
+/*
+ * hgca_model_declare - declare a model; *@model names it in later calls
+ * (until hgca_disconnect(): models are never undeclared).  Returns 0;
+ * -EINVAL (a field out of range, a bad policy, reserved fields set);
+ * -EMFILE (64 models declared on this handle); -ESHUTDOWN; -ECONNRESET;
+ * -EPROTO; -ENOMEM.  See hgca_model_declare(3).
+ */
+int hgca_model_declare(struct hgca *h, const struct hgca_model *m,
+		       uint32_t *model);
+
+/*
+ * hgca_seq_open - open an empty sequence of @model; *@seq names it.
+ * Returns 0; -ENOENT (unknown model); -EMFILE (the uid's sequence quota);
+ * -ESHUTDOWN; -ECONNRESET; -EPROTO; -ENOMEM; -EINVAL.
+ *
+ * hgca_seq_close - close it: the id is invalid at once, its pages return
+ * to the daemon when no request reads them.  0, -ENOENT, ... as above.
+ *
+ * hgca_seq_truncate - drop the last @n tokens of every layer (rejected
+ * draft tokens).  0; -ENOENT; -ERANGE (a layer holds fewer than @n);
+ * -EBUSY (an attend on the sequence is in flight); ...
+ *
+ * hgca_seq_length - tokens stored at @layer into *@len.  0; -ENOENT;
+ * -EINVAL (layer out of range); ...  See hgca_seq_open(3).
+ */
+int hgca_seq_open(struct hgca *h, uint32_t model, uint32_t *seq);
+int hgca_seq_close(struct hgca *h, uint32_t seq);
+int hgca_seq_truncate(struct hgca *h, uint32_t seq, uint64_t n);
+int hgca_seq_length(struct hgca *h, uint32_t seq, uint32_t layer,
+		    uint64_t *len);
+
+/*
+ * hgca_kv_append - append @n >= 1 tokens to @layer of @seq.  @k and @v are
+ * token-major [n][hkv][d] in the model's kv_dtype.  The library copies
+ * them through the staging arena (in several requests when they do not fit
+ * at once) and returns when the daemon has stored them: the buffers may be
+ * reused on return.  One request is all or nothing; when a long append
+ * fails part way, the tokens of the requests before stay appended
+ * (hgca_seq_length() says how many).  Returns 0; -ENOENT (unknown
+ * sequence); -EINVAL (layer out of range, n 0, NULL buffers); -ENOSPC (the
+ * uid's KV quota or the daemon's KV memory is exhausted); -EBUSY (an
+ * attend reading this layer of the sequence is in flight); -ESHUTDOWN;
+ * -ECONNRESET; -EPROTO; -ENOMEM.  See hgca_kv_append(3).
+ */
+int hgca_kv_append(struct hgca *h, uint32_t seq, uint32_t layer, uint64_t n,
+		   const void *k, const void *v);
+
+/* ---- the attention service: attention ---- */
+
+/* What one query row (one query head at one position) got. */
+struct hgca_head_stats {
+	int64_t entries;	/* keys included (window and sparse part) */
+	int64_t bytes;		/* K+V bytes read for it, window included */
+	double delta;		/* certified upper bound on the softmax mass
+				 * dropped, as a fraction of the whole (0 for
+				 * exact attention) */
+};
+
+/*
+ * One attention request: query rows of @nseq sequences of @model at
+ * @layer.  Query row i of sequence b sits at position pos[b] + i and sees
+ * the keys at positions <= pos[b] + i (causal); so a query's own keys must
+ * be appended first.  Query head h uses KV head h / (hq / hkv).  This
+ * variant takes host buffers, copied through the staging arena; a variant
+ * with GPU buffers can be added beside it (DESIGN.md section 7).
+ * Zero-initialise; unused fields stay zero.
+ */
+struct hgca_attend {
+	uint32_t model;
+	uint32_t layer;
+	uint32_t nseq;		/* B, 1..1024 */
+	uint32_t qlen;		/* L, 1..64 */
+	const uint32_t *seqs;	/* [B] sequences of @model */
+	const int64_t *pos;	/* [B] position of query row 0, or NULL: the
+				 * last qlen positions of each sequence */
+	const float *q;		/* [B][L][hq][d] fp32, not pre-scaled */
+	void *out;		/* [B][L][hq][d] in out_dtype */
+	uint32_t out_dtype;	/* HGCA_DTYPE_F32 or HGCA_DTYPE_BF16 */
+	uint32_t flags;		/* zero */
+	struct hgca_head_stats *stats;	/* [B][L][hq], or NULL */
+	const char *policy;	/* this call's policy, NULL = the model's */
+	uint64_t reserved[4];	/* zero */
+};
+
+/*
+ * hgca_attend - attention, synchronously: returns when @out (and @stats)
+ * hold the result.  Requests the caller prepared and did not submit are
+ * published first.  Returns 0; -EINVAL (a field out of range, NULL
+ * buffers, layer out of range, a bad policy, a sequence of another
+ * model); -ENOENT (unknown model or sequence); -ERANGE (positions beyond a
+ * sequence's length at the layer); -EAGAIN (the uid's in-flight quota);
+ * -E2BIG (queries and outputs larger than the staging arena);
+ * -ESHUTDOWN; -ECONNRESET; -EPROTO; -ENOMEM.  See hgca_attend(3).
+ */
+int hgca_attend(struct hgca *h, const struct hgca_attend *a);
+
+/*
+ * hgca_attend_prep - prepare the request (the queries are copied now) for
+ * hgca_submit(); its completion, reaped with hgca_wait() or hgca_reap()
+ * under @tag, has res 0 or a negative errno as hgca_attend() returns.
+ * The library writes @out and @stats when it takes the completion off the
+ * ring -- in hgca_wait(), hgca_reap() or any synchronous call on the
+ * handle -- so they must stay valid until the completion is reaped; the
+ * request's staging space is reserved until then too.  Returns 0; the
+ * errors hgca_attend()
+ * returns before it waits; -EAGAIN also when the ring or the staging arena
+ * is full of requests in flight (reap first).
+ *
+ * hgca_attend_submit - hgca_attend_prep() and hgca_submit() in one call.
+ */
+int hgca_attend_prep(struct hgca *h, uint64_t tag, const struct hgca_attend *a);
+int hgca_attend_submit(struct hgca *h, uint64_t tag,
+		       const struct hgca_attend *a);
+
 /* ---- status and administration ---- */
 
 struct hgca_status {
@@ -161,6 +318,13 @@ struct hgca_status {
 	uint32_t regions;	/* client regions mapped, including those of
 				 * gone clients whose work is draining */
 	int32_t pid;		/* the daemon's process id */
+	uint32_t workers;	/* attention worker threads */
+	uint32_t kv_pools;	/* KV pools (one per NUMA node used) */
+	uint64_t kv_bytes;	/* KV pool memory */
+	uint64_t kv_slabs;	/* 2 MiB slabs of the pools */
+	uint64_t kv_slabs_free;	/* of which free */
+	uint64_t kv_pages;	/* pages in use */
+	char policy[HGCA_POLICY_LEN];	/* the default policy */
 };
 
 /* The daemon's status.  0; -ECONNRESET; -ETIMEDOUT; -EPROTO; -EINVAL. */
@@ -183,7 +347,15 @@ struct hgca_client_info {
 	uint64_t region_size;
 	uint64_t requests;
 	uint32_t inflight;	/* requests the daemon is still working on */
+	uint32_t models;	/* models declared */
+	uint32_t seqs;		/* sequences open */
 	uint32_t reserved;
+	uint64_t kv_bytes;	/* K+V page bytes held */
+	uint64_t attends;	/* attention requests completed */
+	uint64_t work_bytes;	/* bytes its attention tasks scanned */
+	uint64_t tasks;		/* attention tasks finished */
+	uint64_t max_bypass;	/* most bytes of other clients' tasks that
+				 * started while one of its tasks waited */
 };
 
 /*

@@ -78,15 +78,21 @@ print_clients(struct hgca *h)
 
 	if (n < 0)
 		die("clients", n);
-	printf("%6s %8s %6s %6s %-9s %-11s %10s %12s %8s\n", "ID", "PID",
-	       "UID", "GID", "RIGHTS", "STATE", "REGION", "REQUESTS",
-	       "INFLIGHT");
+	printf("%6s %8s %6s %-9s %-11s %10s %10s %8s %6s %6s %10s %10s "
+	       "%10s\n", "ID", "PID", "UID", "RIGHTS", "STATE", "REGION",
+	       "REQUESTS", "INFLIGHT", "MODELS", "SEQS", "KV", "ATTENDS",
+	       "SCANNED");
 	for (int i = 0; i < n; i++)
-		printf("%6u %8d %6u %6u %-9s %-11s %6llu MiB %12llu %8u\n",
-		       v[i].id, v[i].pid, v[i].uid, v[i].gid,
-		       rights_name(v[i].rights), state_name(v[i].state),
+		printf("%6u %8d %6u %-9s %-11s %6llu MiB %10llu %8u %6u %6u "
+		       "%6llu MiB %10llu %6llu MiB\n",
+		       v[i].id, v[i].pid, v[i].uid, rights_name(v[i].rights),
+		       state_name(v[i].state),
 		       (unsigned long long)(v[i].region_size >> 20),
-		       (unsigned long long)v[i].requests, v[i].inflight);
+		       (unsigned long long)v[i].requests, v[i].inflight,
+		       v[i].models, v[i].seqs,
+		       (unsigned long long)(v[i].kv_bytes >> 20),
+		       (unsigned long long)v[i].attends,
+		       (unsigned long long)(v[i].work_bytes >> 20));
 	if ((unsigned)n < total)
 		printf("(%u more)\n", total - (unsigned)n);
 }
@@ -113,6 +119,14 @@ print_status(struct hgca *h)
 	printf("connections     %u\n", s.connections);
 	printf("clients         %u\n", s.clients);
 	printf("regions         %u\n", s.regions);
+	printf("workers         %u\n", s.workers);
+	printf("default policy  %s\n", s.policy);
+	printf("KV memory       %llu MiB in %u pool(s): %llu of %llu slabs "
+	       "free, %llu pages in use\n",
+	       (unsigned long long)(s.kv_bytes >> 20), s.kv_pools,
+	       (unsigned long long)s.kv_slabs_free,
+	       (unsigned long long)s.kv_slabs,
+	       (unsigned long long)s.kv_pages);
 	printf("your rights     %s\n", rights_name(s.rights));
 	if (s.clients)
 		print_clients(h);

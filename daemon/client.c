@@ -10,6 +10,7 @@
 
 #include "daemon/client.h"
 #include "daemon/log.h"
+#include "daemon/service.h"
 #include "shm/bell.h"
 
 /* Ring indices start this far below 2^32, so that every client crosses
@@ -73,6 +74,7 @@ client_create(const struct client_args *a, struct client **out)
 	atomic_init(&c->refs, 1);
 	atomic_init(&c->state, HGCA_REGION_ACTIVE);
 	pthread_mutex_init(&c->cq_lock, NULL);
+	pthread_mutex_init(&c->svc_lock, NULL);
 	attach_rings(c);
 	atomic_fetch_add_explicit(&nclients, 1, memory_order_relaxed);
 	*out = c;
@@ -100,6 +102,7 @@ client_unref(struct client *c)
 	if (c->memfd >= 0)
 		close(c->memfd);
 	pthread_mutex_destroy(&c->cq_lock);
+	pthread_mutex_destroy(&c->svc_lock);
 	free(c);
 	atomic_fetch_sub_explicit(&nclients, 1, memory_order_relaxed);
 }
@@ -174,6 +177,13 @@ client_complete(struct client *c, const struct hgca_cqe *cqe)
 	client_unref(c);
 }
 
+void
+client_unhold(struct client *c)
+{
+	atomic_fetch_sub_explicit(&c->pending, 1, memory_order_relaxed);
+	client_unref(c);
+}
+
 bool
 client_idle(struct client *c)
 {
@@ -241,4 +251,54 @@ client_close(struct client *c)
 	pthread_mutex_lock(&c->cq_lock);
 	set_state(c, HGCA_REGION_CLOSED);
 	pthread_mutex_unlock(&c->cq_lock);
+}
+
+/* ---- the attention service ---- */
+
+int
+client_attach_service(struct client *c, struct svc *s)
+{
+	return svc_client_attach(s, c->uid, &c->svc);
+}
+
+/* The service has let go of everything it held for the client. */
+static void
+service_released(void *arg)
+{
+	struct client *c = arg;
+
+	log_debug("client %u: service resources released", c->id);
+	client_unref(c);
+}
+
+void
+client_detach_service(struct client *c)
+{
+	struct svc_client *cl;
+
+	/* Taking the lock waits out a handler running on the poller. */
+	pthread_mutex_lock(&c->svc_lock);
+	cl = c->svc;
+	c->svc = NULL;
+	pthread_mutex_unlock(&c->svc_lock);
+	if (!cl)
+		return;
+	client_ref(c);		/* dropped by service_released */
+	svc_client_detach(cl, service_released, c);
+}
+
+struct svc_client *
+client_svc_lock(struct client *c)
+{
+	pthread_mutex_lock(&c->svc_lock);
+	if (c->svc)
+		return c->svc;
+	pthread_mutex_unlock(&c->svc_lock);
+	return NULL;
+}
+
+void
+client_svc_unlock(struct client *c)
+{
+	pthread_mutex_unlock(&c->svc_lock);
 }

@@ -29,6 +29,8 @@
 #include "shm/ring.h"
 
 struct poller;
+struct svc;
+struct svc_client;
 
 struct client_args {
 	uint32_t id;
@@ -64,6 +66,14 @@ struct client {
 
 	_Atomic uint64_t requests;	/* descriptors consumed */
 	char why[112];			/* quarantine reason */
+
+	/* The client's side of the attention service.  The poller's opcode
+	 * handlers and the control thread's status use it under svc_lock;
+	 * client_detach_service() clears it (under the lock), so no call
+	 * reaches a detached svc_client.  svc_lock is taken before cq_lock
+	 * and never held while waiting for anything else. */
+	pthread_mutex_t svc_lock;
+	struct svc_client *svc;
 
 	struct poller *poller;		/* set by dataplane_add() */
 	void *conn;			/* control thread only */
@@ -129,6 +139,9 @@ void client_post(struct client *c, const struct hgca_cqe *cqe, uint32_t n);
 void client_hold(struct client *c);
 void client_complete(struct client *c, const struct hgca_cqe *cqe);
 
+/* Undo client_hold() for work that was never handed over. */
+void client_unhold(struct client *c);
+
 /* Submission ring empty and nothing pending? */
 bool client_idle(struct client *c);
 
@@ -143,5 +156,23 @@ void client_drain(struct client *c);
 
 /* The connection is gone: stop serving; drop pending completions. */
 void client_close(struct client *c);
+
+/* ---- the attention service (daemon/service.h) ---- */
+
+/* Attach @c to the service as a client of its uid.  0 or -ENOMEM. */
+int client_attach_service(struct client *c, struct svc *s);
+
+/*
+ * Detach @c from the service (after client_close or quarantine): queued
+ * work is cancelled, running work finishes, every page is returned, and
+ * the service's reference on @c (which keeps the region mapped while
+ * workers may still write outputs into it) goes only then.
+ */
+void client_detach_service(struct client *c);
+
+/* The client's svc_client with svc_lock held, or NULL (detached; the
+ * lock is not held then).  Release with client_svc_unlock(). */
+struct svc_client *client_svc_lock(struct client *c);
+void client_svc_unlock(struct client *c);
 
 #endif /* HGCA_DAEMON_CLIENT_H */

@@ -67,6 +67,7 @@ drop_client(struct conn *cn)
 	if (cn->ctl->d->dp)
 		dataplane_remove(cn->ctl->d->dp, c);
 	client_close(c);
+	client_detach_service(c);	/* pages back; region unmapped later */
 	client_unref(c);
 	cn->client = NULL;
 	cn->ctl->nclients--;

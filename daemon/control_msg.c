@@ -13,6 +13,7 @@
 #include "daemon/control_pvt.h"
 #include "daemon/dataplane.h"
 #include "daemon/log.h"
+#include "daemon/service.h"
 #include "shm/msg.h"
 #include "shm/spin.h"
 
@@ -71,8 +72,12 @@ make_client(struct conn *cn, const struct hgca_msg_hello *m)
 	if (rc < 0)
 		return rc;
 	rc = client_create(&a, &c);
-	if (rc == 0 && (rc = dataplane_add(ctl->d->dp, c)) < 0)
+	if (rc == 0 && (rc = client_attach_service(c, ctl->d->svc)) < 0)
 		client_unref(c);
+	else if (rc == 0 && (rc = dataplane_add(ctl->d->dp, c)) < 0) {
+		client_detach_service(c);
+		client_unref(c);
+	}
 	if (rc < 0) {
 		conn_text(cn, HGCA_MSG_ERROR, rc, "no region: %s", strerror(-rc));
 		return rc;
@@ -155,6 +160,23 @@ on_hello(struct conn *cn, int len)
 
 /* ---- admin requests ---- */
 
+/* The KV pools, summed. */
+static void
+status_kv(struct svc *svc, struct hgca_msg_status *s)
+{
+	struct svc_pool_stats ps;
+
+	s->kv_pools = (uint32_t)svc_npools(svc);
+	for (int i = 0; i < svc_npools(svc); i++)
+		if (svc_pool_stats(svc, i, &ps) == 0) {
+			s->kv_bytes += (uint64_t)ps.bytes;
+			s->kv_slabs += (uint64_t)ps.slabs;
+			s->kv_slabs_free += (uint64_t)ps.slabs_free;
+			s->kv_pages += (uint64_t)ps.pages;
+		}
+	svc_default_policy(svc, s->policy, sizeof(s->policy));
+}
+
 static void
 on_status(struct conn *cn)
 {
@@ -174,11 +196,35 @@ on_status(struct conn *cn)
 	s.rights = cn->rights;
 	s.regions = client_count();
 	s.pid = (int32_t)getpid();
+	s.workers = (uint32_t)d->workers;
+	status_kv(d->svc, &s);
 	conn_send(cn, &s, HGCA_MSG_STATUS, sizeof(s), 0);
 }
 
+/* What the service holds for @c and how much work it has had done. */
 static void
-wire_client(struct hgca_wire_client *w, const struct client *c)
+wire_client_service(struct hgca_wire_client *w, struct client *c)
+{
+	struct svc_client_usage u;
+	struct svc_sched_stats st;
+	struct svc_client *cl = client_svc_lock(c);
+
+	if (!cl)
+		return;
+	svc_client_usage(cl, &u);
+	svc_client_sched_stats(cl, &st);
+	client_svc_unlock(c);
+	w->models = (uint32_t)u.models;
+	w->seqs = (uint32_t)u.seqs;
+	w->kv_bytes = (uint64_t)u.kv_bytes;
+	w->attends = (uint64_t)st.requests;
+	w->work_bytes = (uint64_t)st.bytes;
+	w->tasks = (uint64_t)st.tasks;
+	w->max_bypass = (uint64_t)st.max_bypass;
+}
+
+static void
+wire_client(struct hgca_wire_client *w, struct client *c)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = c->id;
@@ -191,6 +237,7 @@ wire_client(struct hgca_wire_client *w, const struct client *c)
 	/* Relaxed: statistics. */
 	w->requests = atomic_load_explicit(&c->requests, memory_order_relaxed);
 	w->inflight = atomic_load_explicit(&c->pending, memory_order_relaxed);
+	wire_client_service(w, c);
 }
 
 static void

@@ -27,12 +27,19 @@
 
 #include "daemon/loop.h"
 #include "daemon/settings.h"
+#include "daemon/svc_conf.h"
 
 struct dataplane;
 struct control;
+struct svc;
+struct options;
 
 struct hgcad {
 	struct hgcad_config cfg;
+	struct svc_settings scfg;	/* the service's keys */
+	const struct options *opts;	/* command line, for reloads */
+	struct svc *svc;		/* the attention service */
+	int workers;			/* its worker threads */
 	char sock_path[CONFIG_SOCK_MAX];	/* resolved */
 	struct loop *loop;
 	struct dataplane *dp;

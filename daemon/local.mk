@@ -21,14 +21,19 @@ daemon_libhgcad_la_SOURCES = \
 	daemon/loop.h \
 	daemon/loop_epoll.c \
 	daemon/loop_uring.c \
+	daemon/op_attend.c \
 	daemon/op_nop.c \
+	daemon/op_svc.c \
 	daemon/ops.c \
 	daemon/ops.h \
 	daemon/settings.c \
-	daemon/settings.h
-daemon_libhgcad_la_LIBADD = shm/libshm.la $(URING_LIBS) $(PTHREAD_LIBS)
+	daemon/settings.h \
+	daemon/svc_conf.c \
+	daemon/svc_conf.h
+daemon_libhgcad_la_LIBADD = daemon/libhgcasvc.la shm/libshm.la \
+	$(URING_LIBS) $(PTHREAD_LIBS)
 
 sbin_PROGRAMS += daemon/hgcad
 daemon_hgcad_SOURCES = daemon/main.c
 daemon_hgcad_CPPFLAGS = $(AM_CPPFLAGS) -DHGCA_SYSCONFDIR='"$(sysconfdir)"'
-daemon_hgcad_LDADD = daemon/libhgcad.la
+daemon_hgcad_LDADD = daemon/libhgcad.la attn/libattn.la -lm

@@ -19,6 +19,7 @@
 #include "daemon/hgcad.h"
 #include "daemon/log.h"
 #include "daemon/ops.h"
+#include "daemon/service.h"
 #include "shm/msg.h"
 #include "shm/spin.h"
 
@@ -79,27 +80,127 @@ parse_args(int argc, char **argv, struct options *o)
 		usage();
 }
 
-/* Defaults, then the file, then the command line; fatal on errors. */
+static void
+free_options(struct options *o)
+{
+	for (int i = 0; i < o->nset; i++)
+		free(o->set[i]);
+	o->nset = 0;
+}
+
+/*
+ * Defaults, then the file, then the command line, into @cfg and @sc.
+ * 0, or -EINVAL with a message in @err.
+ */
+static int
+parse_config(const struct options *o, struct hgcad_config *cfg,
+	     struct svc_settings *sc, char *err, size_t errlen)
+{
+	const struct conf_table t[] = { { config_keys, cfg },
+					{ svc_conf_keys, sc } };
+	const char *path = o->conf ? o->conf : DEFAULT_CONF;
+	char line[256], msg[400];
+
+	config_defaults(cfg);
+	svc_conf_defaults(sc);
+	if ((o->conf || access(path, F_OK) == 0) &&
+	    conf_parse_file(path, t, 2, err, errlen) < 0)
+		return -EINVAL;
+	for (int i = 0; i < o->nset; i++) {
+		snprintf(line, sizeof(line), "%s", o->set[i]);
+		if (conf_parse_line(line, t, 2, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "command line: %s", msg);
+			return -EINVAL;
+		}
+	}
+	if (config_check(cfg, msg, sizeof(msg)) < 0 ||
+	    svc_conf_finish(sc, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, msg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The configuration at start-up; fatal on errors. */
 static void
 load_config(struct hgcad *d, const struct options *o)
 {
-	const struct conf_table t = { config_keys, &d->cfg };
-	const char *path = o->conf ? o->conf : DEFAULT_CONF;
 	char err[512];
 
-	config_defaults(&d->cfg);
-	if ((o->conf || access(path, F_OK) == 0) &&
-	    conf_parse_file(path, &t, 1, err, sizeof(err)) < 0)
+	if (parse_config(o, &d->cfg, &d->scfg, err, sizeof(err)) < 0)
 		fatalx("%s", err);
-	for (int i = 0; i < o->nset; i++)
-		if (conf_parse_line(o->set[i], &t, 1, err, sizeof(err)) < 0)
-			fatalx("command line: %s", err);
-	if (config_check(&d->cfg, err, sizeof(err)) < 0)
-		fatalx("%s: %s", path, err);
+	d->scfg.c.uid_quotas = d->scfg.uq;	/* moved with the struct */
 	if (d->cfg.socket[0])
 		strcpy(d->sock_path, d->cfg.socket);
 	else if (shm_sock_default(d->sock_path, sizeof(d->sock_path), true) < 0)
 		fatalx("default socket path too long");
+}
+
+/* ---- reloading (SIGHUP) ---- */
+
+/* Transport settings that only a restart changes; log the ones that
+ * differ. */
+static void
+log_fixed_transport(const struct hgcad_config *old,
+		    const struct hgcad_config *new)
+{
+	static const struct { const char *name; size_t off, len; } f[] = {
+#define F(m) { #m, offsetof(struct hgcad_config, m), \
+	       sizeof(((struct hgcad_config *)0)->m) }
+		F(socket), F(socket_mode), F(backend), F(region_size),
+		F(region_size_max), F(ring_entries), F(pollers),
+		F(max_clients),
+#undef F
+	};
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (memcmp((const char *)old + f[i].off,
+			   (const char *)new + f[i].off, f[i].len))
+			log_warn("SIGHUP: %s changed; it takes effect at the "
+				 "next restart", f[i].name);
+}
+
+/*
+ * Re-read the configuration: quotas, the default policy, the task size,
+ * the allow rules, the log level, the spin budget and the drain timeout
+ * change now; other changes are logged as needing a restart.  A bad file
+ * changes nothing.
+ */
+static void
+reload(struct hgcad *d)
+{
+	struct hgcad_config cfg;
+	struct svc_settings sc;
+	char err[512], names[128];
+	unsigned fixed = 0;
+	int rc;
+
+	if (parse_config(d->opts, &cfg, &sc, err, sizeof(err)) < 0) {
+		log_warn("SIGHUP: %s; configuration not reloaded", err);
+		return;
+	}
+	rc = svc_reload(d->svc, &sc.c, &fixed);
+	if (rc < 0) {
+		log_warn("SIGHUP: service settings refused (%s); configuration "
+			 "not reloaded", strerror(-rc));
+		return;
+	}
+	log_fixed_transport(&d->cfg, &cfg);
+	svc_conf_fixed_names(fixed, names, sizeof(names));
+	if (fixed)
+		log_warn("SIGHUP: %s changed; they take effect at the next "
+			 "restart", names);
+	memcpy(d->cfg.acl, cfg.acl, sizeof(cfg.acl));
+	d->cfg.nacl = cfg.nacl;
+	d->cfg.log_level = cfg.log_level;
+	d->cfg.spin_us = cfg.spin_us;
+	d->cfg.drain_timeout_s = cfg.drain_timeout_s;
+	log_set_level(cfg.log_level);
+	log_info("SIGHUP: configuration reloaded (default policy %s, quota "
+		 "%lld bytes / %lld sequences / %lld in flight, %d per-uid "
+		 "quotas)", sc.c.policy, (long long)sc.c.quota.kv_bytes,
+		 (long long)sc.c.quota.seqs, (long long)sc.c.quota.inflight,
+		 sc.nuq);
 }
 
 /* ---- signals ---- */
@@ -126,8 +227,7 @@ on_signal(struct loop_watch *w, int res)
 
 	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP)
-			log_warn("SIGHUP: configuration reload is not "
-				 "supported yet; restart to apply changes");
+			reload(d);
 		else
 			begin_drain(d);
 	}
@@ -232,21 +332,26 @@ start(struct hgcad *d, const struct options *o)
 	watch_signals(d);
 	if (control_start(d->ctl, err, sizeof(err)) < 0)
 		fatalx("%s", err);
+	if ((rc = svc_create(&d->svc, &d->scfg.c)) < 0)
+		fatalx("attention service: %s", strerror(-rc));
 	if ((rc = ops_start()) < 0 ||
 	    (rc = dataplane_create((unsigned)d->cfg.pollers, d->spin_ns,
 				   &d->dp)) < 0)
 		fatalx("threads: %s", strerror(-rc));
 	d->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	d->cores = shm_spin_cores();
-	log_info("hgcad %s ready on %s: %s, %llu poller(s), spin %llu us",
+	log_info("hgcad %s ready on %s: %s, %llu poller(s), spin %llu us, "
+		 "%d worker(s), KV memory %lld MiB, default policy %s",
 		 PACKAGE_VERSION, d->sock_path, loop_backend(d->loop),
 		 (unsigned long long)d->cfg.pollers,
-		 (unsigned long long)d->cfg.spin_us);
+		 (unsigned long long)d->cfg.spin_us, d->workers,
+		 (long long)(d->scfg.c.mem_bytes >> 20), d->scfg.c.policy);
 }
 
 /* Connections first (no client is served after), then the pollers (no
  * thread can quarantine after), then the control plane, then the
- * handlers' threads (leftover completions are dropped). */
+ * handlers' threads (leftover completions are dropped), then the
+ * service (it waits for its workers, which unmap the last regions). */
 static void
 stop(struct hgcad *d)
 {
@@ -255,6 +360,7 @@ stop(struct hgcad *d)
 	d->dp = NULL;
 	control_destroy(d->ctl);
 	ops_stop();
+	svc_destroy(d->svc);		/* waits for its work, frees regions */
 	if (d->loadavg_fd >= 0)
 		close(d->loadavg_fd);
 	close(d->sigfd);
@@ -271,11 +377,13 @@ main(int argc, char **argv)
 	log_init(true, LOG_LVL_INFO);
 	parse_args(argc, argv, &o);
 	load_config(&d, &o);
-	for (int i = 0; i < o.nset; i++)
-		free(o.set[i]);
+	d.opts = &o;
+	d.workers = d.scfg.c.workers ? d.scfg.c.workers :
+		    (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (o.check) {
 		fprintf(stderr, "hgcad: configuration OK (socket %s)\n",
 			d.sock_path);
+		free_options(&o);
 		return 0;
 	}
 	d.start_ns = shm_now_ns();
@@ -283,5 +391,6 @@ main(int argc, char **argv)
 	start(&d, &o);
 	run(&d);
 	stop(&d);
+	free_options(&o);
 	return 0;
 }

@@ -7,6 +7,13 @@
 
 static const struct op_def op_table[HGCA_OP_MAX] = {
 	[HGCA_OP_NOP] = { "nop", op_nop, HGCA_NOP_F_SUM | HGCA_NOP_F_DELAY },
+	[HGCA_OP_MODEL_DECLARE] = { "model_declare", op_model_declare, 0 },
+	[HGCA_OP_SEQ_OPEN] = { "seq_open", op_seq, 0 },
+	[HGCA_OP_SEQ_CLOSE] = { "seq_close", op_seq, 0 },
+	[HGCA_OP_SEQ_TRUNCATE] = { "seq_truncate", op_seq, 0 },
+	[HGCA_OP_SEQ_LENGTH] = { "seq_length", op_seq, 0 },
+	[HGCA_OP_KV_APPEND] = { "kv_append", op_kv_append, 0 },
+	[HGCA_OP_ATTEND] = { "attend", op_attend, 0 },
 };
 
 enum op_verdict

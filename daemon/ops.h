@@ -21,6 +21,7 @@
 #ifndef HGCA_DAEMON_OPS_H
 #define HGCA_DAEMON_OPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "daemon/client.h"
@@ -51,5 +52,19 @@ enum op_verdict op_nop(struct client *c, const struct hgca_sqe *sqe,
 		       struct hgca_cqe *cqe, const char **why);
 int op_nop_start(void);
 void op_nop_stop(void);
+
+/* The attention service's opcodes (op_svc.c, op_attend.c). */
+enum op_verdict op_model_declare(struct client *c, const struct hgca_sqe *sqe,
+				 struct hgca_cqe *cqe, const char **why);
+enum op_verdict op_seq(struct client *c, const struct hgca_sqe *sqe,
+		       struct hgca_cqe *cqe, const char **why);
+enum op_verdict op_kv_append(struct client *c, const struct hgca_sqe *sqe,
+			     struct hgca_cqe *cqe, const char **why);
+enum op_verdict op_attend(struct client *c, const struct hgca_sqe *sqe,
+			  struct hgca_cqe *cqe, const char **why);
+
+/* [off, off + len) inside the staging arena, off aligned to
+ * HGCA_STAGE_ALIGN? */
+bool op_stage_ok(const struct client *c, uint64_t off, uint64_t len);
 
 #endif /* HGCA_DAEMON_OPS_H */

@@ -47,13 +47,36 @@ active_remove(struct sched *s, struct sched_queue *q)
 	q->active = false;
 }
 
-/* A queue that was idle starts at the current system virtual time, so
- * being idle earns no credit. */
-static void
-active_add(struct sched *s, struct sched_queue *q)
+/* Bytes of all of @j's tasks. */
+static double
+job_cost(const struct sched_job *j)
 {
-	if (q->vtime < s->vmin)
-		q->vtime = s->vmin;
+	double c = 0;
+
+	for (int t = 0; t < j->ntasks; t++)
+		c += (double)j->cost[t];
+	return c;
+}
+
+/*
+ * A queue that was idle starts at the current system virtual time, so
+ * being idle earns no credit -- unless the request that wakes it is small
+ * (at most SCHED_WAKE_CREDIT bytes): then it starts that request's cost
+ * earlier, so that a decode step of a short context runs ahead of a
+ * backlogged client's next tasks instead of alternating with them (as a
+ * waking task gets a bounded credit in CFS).  A large request gets none,
+ * so a long-context client that refills its queue never jumps ahead of
+ * waiting short ones; the lag granted is one small request per wake-up.
+ */
+static void
+active_add(struct sched *s, struct sched_queue *q, const struct sched_job *j)
+{
+	double credit = job_cost(j);
+
+	if (credit > SCHED_WAKE_CREDIT)
+		credit = 0;
+	if (q->vtime < s->vmin - credit)
+		q->vtime = s->vmin - credit;
 	q->next_active = s->active;
 	s->active = q;
 	q->active = true;
@@ -94,7 +117,7 @@ sched_submit(struct sched *s, struct sched_queue *q, struct sched_job *j)
 	q->tail = j;
 	s->queued += j->ntasks;
 	if (!q->active)
-		active_add(s, q);
+		active_add(s, q, j);
 	if (j->ntasks == 1)
 		pthread_cond_signal(&s->work);
 	else

@@ -7,10 +7,13 @@
  * queueing by work): a queue's virtual time advances by the cost of each
  * task it starts, is corrected to the bytes the task really scanned when it
  * finishes, and a queue that becomes busy again starts at the lowest
- * virtual time of the busy queues, so idle time earns no credit.  A short
- * request therefore waits for at most one task of each other busy client,
- * however long their contexts.  Queues are bounded by their owners (the
- * in-flight quota): nothing here grows without limit.
+ * virtual time of the busy queues, so idle time earns no credit -- except
+ * that a small request (at most SCHED_WAKE_CREDIT bytes) that wakes it runs
+ * ahead by its own cost, so that a short decode step goes before a
+ * backlogged client's next tasks instead of alternating with them.  A
+ * short request therefore waits for at most one task of each other busy
+ * client, however long their contexts.  Queues are bounded by their owners
+ * (the in-flight quota): nothing here grows without limit.
  *
  * Locking: one mutex, sched.lock, protects every queue, job and counter
  * below; workers sleep on a condition variable under it.  It is taken
@@ -25,6 +28,9 @@
 #include <stdint.h>
 
 #include "daemon/service.h"
+
+/* The largest request that runs ahead when it wakes its queue (sched.c). */
+#define SCHED_WAKE_CREDIT (16.0 * 1024 * 1024)
 
 struct sched_job;
 

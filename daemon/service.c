@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -72,6 +73,8 @@ struct svc_client {
 	void (*released)(void *);
 	void *rel_arg;
 	atomic_llong requests;	/* completed; relaxed: a statistic */
+	int64_t used[3];	/* this client's share of acct's usage, by
+				 * enum acct_kind; under svc.lock */
 	struct sched_queue q;
 	struct svc_client *next, **pprev;	/* svc.clients, svc.lock */
 };
@@ -113,7 +116,7 @@ svc_config_defaults(struct svc_config *c)
 	memset(c, 0, sizeof(*c));
 	c->mem_bytes = (int64_t)1 << 30;
 	c->page = ATTN_PAGE_DEFAULT;
-	c->chunk_pages = 256;
+	c->chunk_pages = 64;
 	strcpy(c->policy, "full");
 	c->quota.kv_bytes = (int64_t)1 << 30;
 	c->quota.seqs = 1024;
@@ -242,8 +245,10 @@ acct_charge(struct svc_client *cl, enum acct_kind k, int64_t n)
 	used = acct_field(cl->acct, k);
 	if (n > limit - *used)
 		err = err_of[k];
-	else
+	else {
 		*used += n;
+		cl->used[k] += n;
+	}
 	pthread_mutex_unlock(&s->lock);
 	return err;
 }
@@ -253,6 +258,7 @@ acct_release(struct svc_client *cl, enum acct_kind k, int64_t n)
 {
 	pthread_mutex_lock(&cl->svc->lock);
 	*acct_field(cl->acct, k) -= n;
+	cl->used[k] -= n;
 	pthread_mutex_unlock(&cl->svc->lock);
 }
 
@@ -510,6 +516,19 @@ svc_client_detach(struct svc_client *cl, void (*released)(void *arg),
 }
 
 void
+svc_client_usage(struct svc_client *cl, struct svc_client_usage *u)
+{
+	pthread_mutex_lock(&cl->lock);
+	u->models = cl->models.count;
+	pthread_mutex_unlock(&cl->lock);
+	pthread_mutex_lock(&cl->svc->lock);
+	u->kv_bytes = cl->used[ACCT_KV];
+	u->seqs = cl->used[ACCT_SEQS];
+	u->inflight = cl->used[ACCT_INFLIGHT];
+	pthread_mutex_unlock(&cl->svc->lock);
+}
+
+void
 svc_client_sched_stats(struct svc_client *cl, struct svc_sched_stats *st)
 {
 	sched_queue_stats(&cl->svc->sched, &cl->q, st);
@@ -540,6 +559,23 @@ svc_model_declare(struct svc_client *cl, const struct svc_model_desc *desc,
 out_free:
 	free(m);
 	return err;
+}
+
+int
+svc_model_shape(struct svc_client *cl, uint32_t model,
+		struct svc_model_desc *d)
+{
+	struct svc_model *m;
+
+	pthread_mutex_lock(&cl->lock);
+	m = idtab_get(&cl->models, model);
+	if (m)
+		*d = (struct svc_model_desc){
+			.layers = m->layers, .hq = m->hq, .hkv = m->hkv,
+			.d = m->lo.d, .dt = m->lo.dt, .window = m->window,
+			.page = m->lo.P, .scale = m->scale };
+	pthread_mutex_unlock(&cl->lock);
+	return m ? 0 : -ENOENT;
 }
 
 int
@@ -1079,4 +1115,12 @@ svc_attend(struct svc_client *cl, const struct svc_attend *a)
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
 	return w.status;
+}
+
+void
+svc_default_policy(struct svc *s, char *buf, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	snprintf(buf, len, "%s", s->cfg.policy);
+	pthread_mutex_unlock(&s->lock);
 }

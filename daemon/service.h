@@ -92,7 +92,7 @@ struct svc_config {
 #define SVC_CFG_PAGE 0x8
 
 /* Defaults: 0 workers (= online CPUs), 1 GiB, one unbound pool, pages of
- * ATTN_PAGE_DEFAULT, tasks of 256 pages, policy "full", quota 1 GiB /
+ * ATTN_PAGE_DEFAULT, tasks of 64 pages, policy "full", quota 1 GiB /
  * 1024 seqs / 64 in flight. */
 void svc_config_defaults(struct svc_config *c);
 /* 0 or -EINVAL (a field out of range, a bad policy, a uid listed twice). */
@@ -188,6 +188,14 @@ struct svc_model_desc {
  */
 int svc_model_declare(struct svc_client *cl, const struct svc_model_desc *m,
 		      uint32_t *id);
+
+/*
+ * svc_model_shape - the shape of @model as declared (policy and page
+ * resolved: desc->policy is NULL, page is the page size in force).
+ * 0 or -ENOENT.
+ */
+int svc_model_shape(struct svc_client *cl, uint32_t model,
+		    struct svc_model_desc *desc);
 
 /* ---- sequences and their KV ---------------------------------------- */
 
@@ -308,6 +316,16 @@ struct svc_sched_stats {
 };
 
 void svc_client_sched_stats(struct svc_client *cl, struct svc_sched_stats *st);
+
+/* What one client holds now (its share of its uid's usage). */
+struct svc_client_usage {
+	int64_t models, seqs, kv_bytes, inflight;
+};
+
+void svc_client_usage(struct svc_client *cl, struct svc_client_usage *u);
+
+/* The default policy's text now (reloadable) into buf[len]. */
+void svc_default_policy(struct svc *s, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define HGCA_PROTO_VERSION 1
+#define HGCA_PROTO_VERSION 2
 
 #define HGCA_CACHELINE 64
 /* Distance between words written by different sides: two lines, so the
@@ -32,6 +32,7 @@
 
 #define HGCA_MSG_MAGIC 0x41434748u	/* "HGCA" read as little-endian */
 #define HGCA_MSG_MAX 4096		/* no message is longer */
+#define HGCA_POLICY_MAX 64		/* bytes of a policy text, NUL included */
 
 /*
  * The header of every message.  Its first eight bytes (magic, version,
@@ -105,7 +106,14 @@ struct hgca_msg_status {
 	uint32_t rights;	/* the asker's rights */
 	uint32_t regions;	/* regions mapped, draining ones included */
 	int32_t pid;		/* the daemon's process id */
+	uint32_t workers;	/* attention worker threads */
+	uint32_t kv_pools;	/* KV pools (one per NUMA node used) */
 	uint32_t pad;
+	uint64_t kv_bytes;	/* KV pool memory mapped */
+	uint64_t kv_slabs;	/* 2 MiB slabs of the pools */
+	uint64_t kv_slabs_free;	/* of which free */
+	uint64_t kv_pages;	/* pages in use */
+	char policy[HGCA_POLICY_MAX];	/* the default policy */
 };
 
 /* One client, as listed by HGCA_MSG_CLIENTS.
@@ -120,10 +128,18 @@ struct hgca_wire_client {
 	uint64_t region_size;
 	uint64_t requests;
 	uint32_t inflight;
+	uint32_t models;	/* declared */
+	uint32_t seqs;		/* open sequences */
 	uint32_t pad;
+	uint64_t kv_bytes;	/* K+V page bytes held */
+	uint64_t attends;	/* attention requests completed */
+	uint64_t work_bytes;	/* bytes its finished tasks scanned */
+	uint64_t tasks;		/* tasks finished */
+	uint64_t max_bypass;	/* most bytes of others' tasks started while
+				 * one of its tasks waited */
 };
 
-#define HGCA_CLIENTS_PER_MSG 64
+#define HGCA_CLIENTS_PER_MSG 32
 
 /* Request: h + start index.  Reply: h + total, n, then n clients.
  * Bump HGCA_PROTO_VERSION when this changes. */
@@ -213,6 +229,13 @@ struct hgca_region_hdr {
 /* Opcodes.  0 is never valid, so a zeroed descriptor is refused. */
 enum hgca_opcode {
 	HGCA_OP_NOP = 1,
+	HGCA_OP_MODEL_DECLARE = 2,	/* struct hgca_sqe_stage + wire_model */
+	HGCA_OP_SEQ_OPEN = 3,		/* struct hgca_sqe_seq */
+	HGCA_OP_SEQ_CLOSE = 4,		/* struct hgca_sqe_seq */
+	HGCA_OP_SEQ_TRUNCATE = 5,	/* struct hgca_sqe_seq */
+	HGCA_OP_SEQ_LENGTH = 6,		/* struct hgca_sqe_seq */
+	HGCA_OP_KV_APPEND = 7,		/* struct hgca_sqe_append */
+	HGCA_OP_ATTEND = 8,		/* struct hgca_sqe_stage + wire_attend */
 	HGCA_OP_MAX		/* one past the last opcode */
 };
 
@@ -232,6 +255,117 @@ struct hgca_sqe_nop {
 };
 
 /*
+ * The service's opcodes.  Validation follows DESIGN.md section 4: an
+ * offset or length outside the staging arena, an offset not a multiple of
+ * HGCA_STAGE_ALIGN, a reserved field set, or fields that contradict each
+ * other quarantine the client; an unknown id, a shape or size not matching
+ * the model, a bad policy text or a quota answer with an error completion
+ * (res < 0) and change nothing.
+ */
+#define HGCA_STAGE_ALIGN 8u	/* staging offsets of the service's opcodes */
+
+/* Element types of K/V and outputs (the values of attn_dtype). */
+enum hgca_wire_dtype {
+	HGCA_WIRE_F32 = 0,
+	HGCA_WIRE_BF16 = 1,
+	HGCA_WIRE_F16 = 2,
+};
+
+/*
+ * MODEL_DECLARE: a struct hgca_wire_model at stage[off], len == its size.
+ * cqe.val[0] = the model's id.  Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_sqe_stage {
+	uint64_t off;		/* in the staging arena, aligned */
+	uint64_t len;		/* the size of the struct it holds */
+	uint64_t rsvd[4];	/* zero */
+};
+
+/* A model's shape, in staging.  Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_wire_model {
+	uint32_t layers;
+	uint32_t hq, hkv;	/* query and KV heads, hq % hkv == 0 */
+	uint32_t d;		/* head dimension */
+	uint32_t dtype;		/* enum hgca_wire_dtype of K and V */
+	uint32_t window;	/* W tokens, a multiple of the page size */
+	uint32_t page;		/* tokens per page, 0 = the daemon's */
+	float scale;		/* softmax scale, 0 = 1/sqrt(d) */
+	char policy[HGCA_POLICY_MAX];	/* default policy, "" = the
+					 * daemon's; NUL-terminated */
+	uint64_t rsvd[2];	/* zero */
+};
+
+/*
+ * SEQ_OPEN (model; cqe.val[0] = the sequence's id), SEQ_CLOSE (seq),
+ * SEQ_TRUNCATE (seq, n: tokens dropped from every layer; cqe.val[0] =
+ * tokens left in layer 0), SEQ_LENGTH (seq, layer; cqe.val[0] = tokens).
+ * Fields an opcode does not use are zero.
+ * Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_sqe_seq {
+	uint32_t model;
+	uint32_t seq;
+	uint64_t n;
+	uint32_t layer;
+	uint32_t rsvd0;		/* zero */
+	uint64_t rsvd[3];	/* zero */
+};
+
+/*
+ * KV_APPEND: @n tokens of @layer of @seq, K at stage[k_off] and V at
+ * stage[v_off], each @bytes long, token-major [n][hkv][d] in the model's
+ * dtype; the daemon copies them before it completes.  cqe.val[0] = tokens
+ * in the layer now.  Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_sqe_append {
+	uint32_t seq;
+	uint32_t layer;
+	uint64_t n;
+	uint64_t k_off, v_off;	/* aligned; may not overlap */
+	uint64_t bytes;		/* of K, and of V */
+	uint64_t rsvd;		/* zero */
+};
+
+/* ATTEND's flags (struct hgca_wire_attend). */
+#define HGCA_ATTEND_F_POS 0x1u	/* pos_off holds [nseq] int64 positions */
+#define HGCA_ATTEND_F_STATS 0x2u	/* stats wanted at stats_off */
+#define HGCA_ATTEND_F_POLICY 0x4u	/* policy overrides the model's */
+
+/*
+ * ATTEND: a struct hgca_wire_attend at stage[off] (struct hgca_sqe_stage).
+ * The daemon copies it, the sequence ids and the positions before it
+ * queues the work; it reads the queries and writes the outputs and stats
+ * in staging until it posts the completion.  Row i of sequence b sees the
+ * keys at positions <= pos[b] + i (without F_POS: pos[b] = its length at
+ * @layer minus qlen).  Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_wire_attend {
+	uint32_t model;
+	uint32_t layer;
+	uint32_t nseq;		/* B, 1..1024 */
+	uint32_t qlen;		/* L, 1..64 */
+	uint32_t out_dtype;	/* HGCA_WIRE_F32 or HGCA_WIRE_BF16 */
+	uint32_t flags;		/* HGCA_ATTEND_F_* */
+	uint64_t seqs_off;	/* [B] uint32_t sequence ids */
+	uint64_t pos_off;	/* F_POS: [B] int64_t; else zero */
+	uint64_t q_off, q_len;	/* [B][L][hq][d] fp32 */
+	uint64_t out_off, out_len;	/* [B][L][hq][d] in out_dtype */
+	uint64_t stats_off, stats_len;	/* F_STATS: [B][L][hq] wire_stats;
+					 * else zero */
+	char policy[HGCA_POLICY_MAX];	/* F_POLICY: NUL-terminated text;
+					 * else all zero */
+	uint64_t rsvd[4];	/* zero */
+};
+
+/* What one query row (one head at one position) got.
+ * Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_wire_stats {
+	int64_t entries;	/* keys included */
+	int64_t bytes;		/* K+V bytes read for it, window included */
+	double delta;		/* certified bound on the dropped fraction */
+};
+
+/*
  * A submission descriptor: 64 bytes, one cache line.  Offsets and lengths
  * only, never pointers.  Fields the opcode does not use must be zero.
  * The stamp (index + 1) is written last, by shm_ring_publish(): it tells
@@ -246,6 +380,9 @@ struct hgca_sqe {
 	uint64_t tag;		/* returned in the completion */
 	union {
 		struct hgca_sqe_nop nop;
+		struct hgca_sqe_stage stage;
+		struct hgca_sqe_seq seq;
+		struct hgca_sqe_append append;
 		uint64_t raw[6];
 	} u;
 };
@@ -267,6 +404,12 @@ _Static_assert(sizeof(struct hgca_msg_hello) == 48, "hello");
 _Static_assert(sizeof(struct hgca_sqe) == 64, "descriptor is one line");
 _Static_assert(sizeof(struct hgca_sqe_nop) == 48, "nop payload");
 _Static_assert(sizeof(struct hgca_cqe) == 32, "completion");
+_Static_assert(sizeof(struct hgca_sqe_stage) == 48, "stage payload");
+_Static_assert(sizeof(struct hgca_sqe_seq) == 48, "seq payload");
+_Static_assert(sizeof(struct hgca_sqe_append) == 48, "append payload");
+_Static_assert(sizeof(struct hgca_wire_model) == 112, "wire model");
+_Static_assert(sizeof(struct hgca_wire_attend) == 184, "wire attend");
+_Static_assert(sizeof(struct hgca_wire_stats) == 24, "wire stats");
 _Static_assert(sizeof(struct hgca_ring_ctl) == 3 * HGCA_LINE_PAD, "ring ctl");
 _Static_assert(sizeof(struct hgca_msg_clients) <= HGCA_MSG_MAX, "clients fits");
 _Static_assert(sizeof(struct hgca_region_hdr) <= 4096, "header fits a page");

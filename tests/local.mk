@@ -15,3 +15,4 @@ include tests/accuracy.mk
 include tests/engine.mk
 include tests/service.mk
 include tests/transport.mk
+include tests/e2e.mk

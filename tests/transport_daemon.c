@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "client/hgca.h"
+#include "shm/proto.h"
 #include "tests/tap.h"
 #include "tests/transport_help.h"
 
@@ -137,7 +138,7 @@ check_options(void)
 
 	rc = run_hgcad(v, NULL);
 	snprintf(want, sizeof(want), "hgcad %s (protocol %d)", PACKAGE_VERSION,
-		 1);
+		 HGCA_PROTO_VERSION);
 	ok(rc == 0 && strstr(out, want), "-V: %s", strtok(out, "\n"));
 	rc = run_hgcad(bad, NULL);
 	ok(rc == 1 && strstr(out, "usage:"), "an unknown option prints the "

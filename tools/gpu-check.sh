@@ -41,7 +41,9 @@ status=0
 make -j"$jobs" check >"$work/check.log" 2>&1 || status=$?
 grep -hE '^(not ok|ok .*# SKIP)' tests/*.log || true
 grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' "$work/check.log" || tail -30 "$work/check.log"
-for b in bench/attn; do
+# HGCA_BENCHES names the benchmarks to run (default: bench/attn); the
+# remaining arguments are passed to each.
+for b in ${HGCA_BENCHES:-bench/attn}; do
 	[ -x "$b" ] || continue
 	echo "== $b $*"
 	"$b" "$@" || status=$?

@@ -1,0 +1,414 @@
+/*
+ * slots.c - what the library keeps per request: slots (the wire tag names
+ * one), the staging arena's allocator, the stash of processed completions,
+ * and the synchronous calls built on them (client_pvt.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client_pvt.h"
+#include "shm/bell.h"
+
+#define CLOCK_EVERY 32	/* spin rounds between clock and state reads */
+
+_Static_assert(sizeof(struct hgca_head_stats) == sizeof(struct hgca_wire_stats),
+	       "stats are copied as they are");
+
+int
+client_tables_init(struct hgca *h)
+{
+	uint32_t n = h->lo.entries;
+
+	h->slots = calloc(n, sizeof(*h->slots));
+	h->stash = calloc(n, sizeof(*h->stash));
+	h->stg.qcap = 2 * n + 4;	/* one per slot, plus skipped ends */
+	h->stg.q = calloc(h->stg.qcap, sizeof(*h->stg.q));
+	if (!h->slots || !h->stash || !h->stg.q) {
+		client_tables_fini(h);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		h->slots[i].next_free = i + 1;
+	h->free_slot = 0;
+	h->stg.size = h->lo.stage_size;
+	return 0;
+}
+
+void
+client_tables_fini(struct hgca *h)
+{
+	free(h->slots);
+	free(h->stash);
+	free(h->stg.q);
+	free(h->seqs.key);
+	free(h->seqs.model);
+	h->slots = NULL;
+	h->stash = NULL;
+	h->stg.q = NULL;
+	h->seqs.key = NULL;
+	h->seqs.model = NULL;
+}
+
+/* ---- slots ---- */
+
+struct client_slot *
+client_slot_get(struct hgca *h, enum slot_kind kind, uint64_t tag,
+		uint64_t *wire_tag)
+{
+	uint32_t i = h->free_slot;
+	struct client_slot *s;
+	uint32_t gen;
+
+	if (i >= h->lo.entries)
+		return NULL;
+	s = &h->slots[i];
+	h->free_slot = s->next_free;
+	h->slots_used++;
+	gen = s->gen + 1;
+	memset(s, 0, sizeof(*s));
+	s->gen = gen;
+	s->kind = (uint8_t)kind;
+	s->tag = tag;
+	*wire_tag = (uint64_t)gen << 32 | i;
+	return s;
+}
+
+void
+client_slot_put(struct hgca *h, struct client_slot *s)
+{
+	uint32_t i = (uint32_t)(s - h->slots);
+
+	if (s->has_ext)
+		client_stage_free(h, s->ext);
+	s->has_ext = false;
+	s->kind = SLOT_FREE;
+	h->slots_used--;
+	s->next_free = h->free_slot;
+	h->free_slot = i;
+}
+
+/* ---- the staging arena ---- */
+
+static void
+ext_push(struct client_stage *st, uint64_t start, uint64_t end, bool freed)
+{
+	struct stage_ext *e = &st->q[st->qtail % st->qcap];
+
+	e->start = start;
+	e->end = end;
+	e->freed = freed;
+	st->qtail++;
+}
+
+int
+client_stage_alloc(struct hgca *h, uint64_t len, uint64_t *off, uint32_t *ext)
+{
+	struct client_stage *st = &h->stg;
+	uint64_t at, skip;
+
+	len = (len + CLIENT_STAGE_GRAIN - 1) & ~(uint64_t)(CLIENT_STAGE_GRAIN - 1);
+	if (len == 0)
+		len = CLIENT_STAGE_GRAIN;
+	if (len > st->size)
+		return -E2BIG;
+	if (st->qhead == st->qtail)	/* empty: start again at the front */
+		st->head = st->tail = 0;
+	at = st->head % st->size;
+	skip = at + len > st->size ? st->size - at : 0;
+	if (st->head + skip + len - st->tail > st->size ||
+	    st->qtail - st->qhead + 2 > st->qcap)
+		return -EAGAIN;
+	if (skip) {
+		ext_push(st, st->head, st->head + skip, true);
+		st->head += skip;
+	}
+	*ext = st->qtail;
+	*off = st->head % st->size;
+	ext_push(st, st->head, st->head + len, false);
+	st->head += len;
+	return 0;
+}
+
+void
+client_stage_free(struct hgca *h, uint32_t ext)
+{
+	struct client_stage *st = &h->stg;
+
+	st->q[ext % st->qcap].freed = true;
+	while (st->qhead != st->qtail && st->q[st->qhead % st->qcap].freed) {
+		st->tail = st->q[st->qhead % st->qcap].end;
+		st->qhead++;
+	}
+}
+
+/* ---- descriptors ---- */
+
+struct hgca_sqe *
+client_sqe_next(struct hgca *h)
+{
+	struct hgca_sqe *sqe;
+	uint32_t space;
+
+	if (shm_ring_space(&h->sq, h->prepared + 1, &space) < 0) {
+		client_fail(h, -EPROTO);	/* the daemon broke the ring */
+		return NULL;
+	}
+	if (space < h->prepared + 1)	/* consumed any moment now */
+		return NULL;
+	sqe = shm_ring_slot(&h->sq, h->prepared);
+	/* Everything but the stamp, which shm_ring_publish() writes. */
+	memset((char *)sqe + sizeof(sqe->stamp), 0,
+	       sizeof(*sqe) - sizeof(sqe->stamp));
+	return sqe;
+}
+
+/* ---- completions ---- */
+
+/* An attend's results, from staging into the caller's buffers. */
+static void
+copy_out(struct hgca *h, const struct client_slot *s)
+{
+	if (s->out)
+		memcpy(s->out, h->stage + s->out_off, s->out_len);
+	if (s->stats)
+		memcpy(s->stats, h->stage + s->stats_off,
+		       s->nstats * sizeof(*s->stats));
+}
+
+static int
+process_one(struct hgca *h, const struct hgca_cqe *cqe)
+{
+	uint32_t i = (uint32_t)cqe->tag;
+	struct client_slot *s = i < h->lo.entries ? &h->slots[i] : NULL;
+	struct hgca_completion *c;
+
+	if (!s || s->kind == SLOT_FREE || s->gen != (uint32_t)(cqe->tag >> 32) ||
+	    s->done)
+		return client_fail(h, -EPROTO);	/* names no request */
+	s->res = cqe->res;
+	s->val[0] = cqe->val[0];
+	s->val[1] = cqe->val[1];
+	if (cqe->res == 0)
+		copy_out(h, s);
+	if (s->kind == SLOT_SYNC) {
+		s->done = true;		/* client_call gives it back */
+		return 0;
+	}
+	c = &h->stash[h->stail++ % h->lo.entries];
+	c->tag = s->tag;
+	c->res = cqe->res;
+	c->flags = 0;
+	c->value[0] = cqe->val[0];
+	c->value[1] = cqe->val[1];
+	client_slot_put(h, s);
+	return 0;
+}
+
+int
+client_process(struct hgca *h)
+{
+	uint32_t n = shm_ring_ready(&h->cq, h->lo.entries);
+	int rc = 0;
+
+	for (uint32_t i = 0; i < n && rc == 0; i++) {
+		struct hgca_cqe cqe;
+
+		memcpy(&cqe, shm_ring_peek(&h->cq, i), sizeof(cqe));
+		rc = process_one(h, &cqe);
+	}
+	if (n)	/* an empty look writes nothing into the region */
+		shm_ring_consume(&h->cq, n);
+	return rc < 0 ? rc : (int)n;
+}
+
+/* Are at least @want completions ready?  One look, at the want-th: the
+ * daemon stamps completions in order, so the earlier ones are ready too
+ * (and a waiter spins on one cache line, not on every line it waits for). */
+static bool
+has(const struct hgca *h, uint32_t want)
+{
+	return want == 0 || (want <= h->lo.entries &&
+			     shm_ring_ready_at(&h->cq, want - 1));
+}
+
+/* Sleep once on the completion doorbell (a slice at most), then look at
+ * the socket.  0, -ETIMEDOUT past @deadline, or the sticky error. */
+static int
+sleep_once(struct hgca *h, uint32_t want, uint64_t deadline)
+{
+	uint64_t now = shm_now_ns();
+	int64_t slice = CLIENT_SLICE_NS;
+	uint32_t seq;
+	int rc = client_check_conn(h);
+
+	if (rc < 0)
+		return rc;
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	if (deadline - now < (uint64_t)slice)
+		slice = (int64_t)(deadline - now);
+	seq = shm_bell_arm(&h->cq.ctl->bell);
+	if (!has(h, want) && client_region_state(h) != -EPROTO && !h->err)
+		shm_bell_sleep(&h->cq.ctl->bell, seq, slice);
+	shm_bell_disarm(&h->cq.ctl->bell);
+	return h->err;
+}
+
+/*
+ * Spin up to the budget, then sleep in slices, until @want completions are
+ * ready.  The clock is first read after CLOCK_EVERY rounds, so a
+ * completion that arrives while spinning costs no clock read (a wait that
+ * short is learned as 0).
+ */
+static int
+wait_ready(struct hgca *h, uint32_t want, uint64_t deadline)
+{
+	uint64_t start = 0, limit;
+	unsigned rounds = 0;
+	int rc;
+
+	/* Relaxed: a hint the daemon refreshes. */
+	h->spin.cap_ns = shm_load_relaxed(&h->hdr->spin_ns);
+	limit = shm_spin_limit(&h->spin);
+	while (!has(h, want)) {
+		if (++rounds % CLOCK_EVERY) {
+			shm_cpu_relax();
+			continue;
+		}
+		if (!start)
+			start = shm_now_ns();
+		rc = client_region_state(h);
+		if (rc < 0 && rc != -ESHUTDOWN)
+			return rc;
+		if (shm_now_ns() - start < limit)
+			continue;
+		if ((rc = sleep_once(h, want, deadline)) < 0)
+			return rc;
+	}
+	shm_spin_learn(&h->spin, start ? shm_now_ns() - start : 0);
+	return 0;
+}
+
+int
+client_pump(struct hgca *h, uint32_t want, uint64_t deadline_ns)
+{
+	int rc = wait_ready(h, want ? want : 1, deadline_ns);
+	int n = client_process(h);	/* what came, even with an error */
+
+	if (n < 0)
+		return n;
+	return n > 0 ? 0 : rc;
+}
+
+/* ---- synchronous calls ---- */
+
+int
+client_usable(struct hgca *h)
+{
+	if (!h->base)
+		return -EINVAL;
+	if (h->err)
+		return h->err;
+	return client_region_state(h);
+}
+
+/* Publish what the caller prepared (a synchronous call goes after it). */
+static void
+publish_prepared(struct hgca *h)
+{
+	if (h->prepared == 0)
+		return;
+	shm_ring_publish(&h->sq, h->prepared);
+	h->inflight += h->prepared;
+	h->prepared = 0;
+	shm_bell_ring(&h->sq.ctl->bell);
+}
+
+int
+client_sync_slot(struct hgca *h, uint64_t len, struct client_slot **out,
+		 uint64_t *off)
+{
+	struct client_slot *s;
+	uint64_t wire;
+	uint32_t ext;
+	int rc;
+
+	publish_prepared(h);
+	while (!(s = client_slot_get(h, SLOT_SYNC, 0, &wire)))
+		if ((rc = client_pump(h, 1, UINT64_MAX)) < 0)
+			return rc;
+	while (len && (rc = client_stage_alloc(h, len, off, &ext)) < 0) {
+		/* Only completions of others free staging. */
+		if (rc != -EAGAIN || h->slots_used < 2 ||
+		    (rc = client_pump(h, 1, UINT64_MAX)) < 0) {
+			client_slot_put(h, s);
+			return rc == -EAGAIN ? -E2BIG : rc;
+		}
+	}
+	s->has_ext = len != 0;
+	s->ext = len ? ext : 0;
+	*out = s;
+	return 0;
+}
+
+/* A descriptor slot, waiting out the moment before the daemon consumes
+ * one it has already answered. */
+static struct hgca_sqe *
+sqe_wait(struct hgca *h)
+{
+	struct hgca_sqe *sqe;
+	unsigned rounds = 0;
+
+	while (!(sqe = client_sqe_next(h))) {
+		if (h->err)
+			return NULL;
+		if (++rounds % 1024 == 0 && client_check_conn(h) < 0)
+			return NULL;
+		shm_cpu_relax();
+	}
+	return sqe;
+}
+
+int
+client_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *tmpl,
+	    uint64_t *val)
+{
+	uint32_t i = (uint32_t)(s - h->slots);
+	struct hgca_sqe *sqe;
+	int rc = 0;
+
+	publish_prepared(h);
+	sqe = sqe_wait(h);
+	if (!sqe) {
+		client_slot_put(h, s);
+		return h->err ? h->err : -ECONNRESET;
+	}
+	memcpy((char *)sqe + sizeof(sqe->stamp), (char *)tmpl +
+	       sizeof(tmpl->stamp), sizeof(*sqe) - sizeof(sqe->stamp));
+	sqe->tag = (uint64_t)s->gen << 32 | i;
+	shm_ring_publish(&h->sq, 1);
+	shm_bell_ring(&h->sq.ctl->bell);
+	while (!s->done && rc == 0)
+		rc = client_pump(h, 1, UINT64_MAX);
+	if (s->done) {
+		rc = s->res;
+		if (val)
+			*val = s->val[0];
+	}
+	client_slot_put(h, s);
+	return rc;
+}
+
+void
+client_drop_prepared(struct hgca *h)
+{
+	for (uint32_t i = 0; i < h->prepared; i++) {
+		const struct hgca_sqe *sqe = shm_ring_slot(&h->sq, i);
+
+		client_slot_put(h, &h->slots[(uint32_t)sqe->tag]);
+	}
+	h->prepared = 0;
+}

@@ -1,0 +1,148 @@
+/*
+ * e2e_conf - the service's keys of hgcad.conf(5): `hgcad -n` accepts good
+ * values and refuses each bad one with the file, the line and the reason;
+ * a configuration with the service's keys starts a daemon that reports
+ * them (hgca_admin_status).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client/hgca.h"
+#include "tests/tap.h"
+#include "tests/transport_help.h"
+
+static char dir[] = "/tmp/hgca-conf-XXXXXX", conf[64], out[4096];
+
+static const struct {
+	const char *line, *says;
+} bads[] = {
+	{ "workers = 2000", ":2: 2000 is out of range" },
+	{ "numa_nodes = -1", ":2: `-1' is not a number" },
+	{ "memory_budget = 1M", ":2: 1M is out of range" },
+	{ "page_size = 24", ":2: page_size must be a multiple of 16" },
+	{ "page_size = 512", ":2: 512 is out of range" },
+	{ "chunk_pages = 0", ":2: 0 is out of range" },
+	{ "default_policy = sometimes", ":2: default_policy must be" },
+	{ "default_policy = mass:1.5", ":2: default_policy must be" },
+	{ "quota_kv_bytes = 0", ":2: 0 is out of range" },
+	{ "quota_seqs = many", ":2: `many' is not a number" },
+	{ "quota_inflight = 0", ":2: 0 is out of range" },
+	{ "quota_uid = 0 1G 10", ":2: expected `USER KV_BYTES SEQS INFLIGHT'" },
+	{ "quota_uid = no-such-user-hgca 1G 10 10", ":2: unknown user" },
+	{ "quota_uid = 0 1G 0 10", ":2: 0 is out of range" },
+	{ "numa_nodes = 4\nmemory_budget = 4M", "2M at least" },
+};
+
+/* Run `hgcad -n -c conf` with @text as the file; exit status, output. */
+static int
+check(const char *text)
+{
+	char bin[256], cmd[512];
+	FILE *f = fopen(conf, "w");
+	size_t n;
+	int st;
+
+	fprintf(f, "socket = %s/s.sock\n%s\n", dir, text);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "'%s' -n -c '%s' 2>&1",
+		 td_bin("daemon/hgcad", bin, sizeof(bin)), conf);
+	f = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* 64 MiB of pools and a 1 GiB quota: the pools run out first. */
+static void
+pools_full(const struct td *d)
+{
+	static uint16_t kv[4096 * 8 * 128];	/* 4096 tokens, bf16 */
+	struct hgca_model m = { .layers = 1, .hq = 8, .hkv = 8, .d = 128,
+				.kv_dtype = HGCA_DTYPE_BF16 };
+	struct hgca *h;
+	uint32_t model, seq;
+	uint64_t len = 0;
+	int rc, n = 0;
+
+	rc = hgca_connect(d->sock, &h);
+	rc = rc ? rc : hgca_model_declare(h, &m, &model);
+	rc = rc ? rc : hgca_seq_open(h, model, &seq);
+	while (rc == 0 && n < 20)	/* 16 MiB of K+V each */
+		if ((rc = hgca_kv_append(h, seq, 0, 4096, kv, kv)) == 0)
+			n++;
+	hgca_seq_length(h, seq, 0, &len);
+	/* K+V of a token: 4 KiB; pages also hold summaries, and one request
+	 * of a long append is all or nothing (those before it stay). */
+	ok(rc == -ENOSPC && n >= 1 && len >= (uint64_t)n * 4096 &&
+	   len * 4096 <= (64u << 20),
+	   "memory_budget 64M: appends of 16 MiB of K+V stop with %d (want %d) "
+	   "after %d, with %llu tokens stored (%.1f MiB)", rc, -ENOSPC, n,
+	   (unsigned long long)len, len * 4096.0 / 1048576);
+	hgca_disconnect(h);
+}
+
+static void
+running(void)
+{
+	struct hgca_connect_opts o = { .flags = HGCA_CONNECT_CONTROL };
+	struct hgca_status st;
+	struct hgca *h;
+	struct td d;
+	int rc;
+
+	td_start_or_bail(&d, "workers = 3\nmemory_budget = 64M\n"
+			 "default_policy = mass:0.02,budget:1m\n"
+			 "chunk_pages = 32\nquota_uid = 0 1G - -", NULL);
+	rc = hgca_connect_with(d.sock, &o, &h);
+	rc = rc ? rc : hgca_admin_status(h, &st);
+	ok(rc == 0 && st.workers == 3 && st.kv_bytes == 64 << 20 &&
+	   st.kv_slabs == 32 && st.kv_slabs_free == 32 && st.kv_pages == 0 &&
+	   strcmp(st.policy, "mass:0.02,budget:1m") == 0,
+	   "a daemon started with them reports %u workers, %llu MiB in %llu "
+	   "slabs, policy %s", st.workers,
+	   (unsigned long long)(st.kv_bytes >> 20),
+	   (unsigned long long)st.kv_slabs, st.policy);
+	hgca_disconnect(h);
+	pools_full(&d);
+	td_stop(&d, SIGTERM);
+	td_cleanup(&d);
+}
+
+int
+main(void)
+{
+	int rc;
+
+	td_watchdog(60);
+	if (!mkdtemp(dir)) {
+		printf("Bail out! mkdtemp\n");
+		return 1;
+	}
+	snprintf(conf, sizeof(conf), "%s/hgcad.conf", dir);
+	rc = check("workers = 4\nnuma_nodes = 0\nmemory_budget = 2G\n"
+		   "page_size = 128\nchunk_pages = 16\n"
+		   "default_policy = topk:64,budget:4m\nquota_kv_bytes = 8G\n"
+		   "quota_seqs = 10\nquota_inflight = 5\n"
+		   "quota_uid = 0 1G - 7\nquota_uid = root 2G 3 -");
+	ok(rc == 0 && strstr(out, "configuration OK"), "-n accepts every "
+	   "service key (%d): %s", rc, strtok(out, "\n"));
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		rc = check(bads[i].line);
+		ok(rc == 1 && strstr(out, conf) && strstr(out, bads[i].says),
+		   "-n refuses `%.*s': %s", (int)strcspn(bads[i].line, "\n"),
+		   bads[i].line, strtok(out, "\n"));
+	}
+	unlink(conf);
+	rmdir(dir);
+	running();
+	return done_testing();
+}
