@@ -6,7 +6,9 @@
 #define HGCA_CLIENT_PVT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "client/hgca.h"
 #include "shm/proto.h"
@@ -43,7 +45,6 @@ struct client_slot {
 	uint64_t out_off, out_len;
 	struct hgca_head_stats *stats;
 	uint64_t stats_off, nstats;
-	uint32_t next_free;
 };
 
 /*
@@ -96,7 +97,10 @@ struct hgca {
 					 * handed out (in the ring or stash) */
 	struct shm_spin spin;
 	struct client_slot *slots;	/* [entries] */
-	uint32_t free_slot;		/* free list head; entries = none */
+	/* The free slots' indices, a stack: [0, entries - slots_used).  (Not
+	 * a list through the slots: each request would then wait for the
+	 * previous one's load of the next link.) */
+	uint32_t *free_ids;
 	uint32_t slots_used;
 	struct client_stage stg;
 	struct hgca_completion *stash;	/* [entries] processed, not reaped */
@@ -117,6 +121,61 @@ struct client_slot *client_slot_get(struct hgca *h, enum slot_kind kind,
 /* Give a slot back (and its staging extent). */
 void client_slot_put(struct hgca *h, struct client_slot *s);
 
+/* gen, kind, done and has_ext, written as one word. */
+struct client_slot_word {
+	uint32_t gen;
+	uint8_t kind;
+	bool done, has_ext;
+	uint8_t pad;
+};
+_Static_assert(offsetof(struct client_slot, kind) ==
+	       offsetof(struct client_slot, gen) + 4 &&
+	       offsetof(struct client_slot, done) ==
+	       offsetof(struct client_slot, gen) + 5 &&
+	       offsetof(struct client_slot, has_ext) ==
+	       offsetof(struct client_slot, gen) + 6 &&
+	       offsetof(struct client_slot, ext) >=
+	       offsetof(struct client_slot, gen) + 8, "the slot's word");
+
+/*
+ * client_slot_get() inline, for the requests of the hot path.  A slot is
+ * not zeroed whole: a request's stores wait in the store buffer behind
+ * the ring's lines, so it makes three (the tag, one word for gen, kind,
+ * done and has_ext, the count).  A free slot keeps out and stats NULL
+ * (client_slot_free()); what they and has_ext guard (out_*, stats_*, ext)
+ * and the results (res, val: written when the completion is processed)
+ * are left as they were.
+ */
+static inline struct client_slot *
+client_slot_take(struct hgca *h, enum slot_kind kind, uint64_t tag,
+		 uint64_t *wire_tag)
+{
+	struct client_slot_word w = { .kind = (uint8_t)kind };
+	struct client_slot *s;
+	uint32_t i;
+
+	if (h->slots_used >= h->lo.entries)
+		return NULL;
+	i = h->free_ids[h->lo.entries - 1 - h->slots_used++];
+	s = &h->slots[i];
+	w.gen = s->gen + 1;
+	memcpy(&s->gen, &w, sizeof(w));
+	s->tag = tag;
+	*wire_tag = (uint64_t)w.gen << 32 | i;
+	return s;
+}
+
+/* client_slot_put() of a slot that holds no staging, inline. */
+static inline void
+client_slot_free(struct hgca *h, struct client_slot *s)
+{
+	s->has_ext = false;
+	s->kind = SLOT_FREE;
+	if (s->out || s->stats)	/* free slots keep them NULL */
+		s->out = s->stats = NULL;
+	h->free_ids[h->lo.entries - h->slots_used--] = (uint32_t)(s - h->slots);
+}
+
 /*
  * client_stage_alloc - @len bytes of staging (aligned to
  * CLIENT_STAGE_GRAIN): 0 with *off and *ext set, -EAGAIN (not now: in use
@@ -132,6 +191,15 @@ struct hgca_sqe *client_sqe_next(struct hgca *h);
 /* Process every completion that has arrived (into the stash or the
  * synchronous slots).  0 or -EPROTO (a completion names no request). */
 int client_process(struct hgca *h);
+
+/*
+ * client_take - process what has arrived, the caller's completions
+ * straight into @out (@room at most; the stash must be empty, since what
+ * it holds is older), the rest into the stash; those handed out leave
+ * inflight.  Returns how many went into @out, or -EPROTO (a completion
+ * names no request) when none did.
+ */
+int client_take(struct hgca *h, struct hgca_completion *out, uint32_t room);
 
 /*
  * Wait until @want completions have arrived (spin, then sleep; never past

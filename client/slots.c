@@ -23,16 +23,17 @@ client_tables_init(struct hgca *h)
 	uint32_t n = h->lo.entries;
 
 	h->slots = calloc(n, sizeof(*h->slots));
+	h->free_ids = calloc(n, sizeof(*h->free_ids));
 	h->stash = calloc(n, sizeof(*h->stash));
 	h->stg.qcap = 2 * n + 4;	/* one per slot, plus skipped ends */
 	h->stg.q = calloc(h->stg.qcap, sizeof(*h->stg.q));
-	if (!h->slots || !h->stash || !h->stg.q) {
+	if (!h->slots || !h->free_ids || !h->stash || !h->stg.q) {
 		client_tables_fini(h);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		h->slots[i].next_free = i + 1;
-	h->free_slot = 0;
+	for (uint32_t i = 0; i < n; i++)	/* slot 0 on top */
+		h->free_ids[i] = n - 1 - i;
+	h->slots_used = 0;
 	h->stg.size = h->lo.stage_size;
 	return 0;
 }
@@ -41,11 +42,13 @@ void
 client_tables_fini(struct hgca *h)
 {
 	free(h->slots);
+	free(h->free_ids);
 	free(h->stash);
 	free(h->stg.q);
 	free(h->seqs.key);
 	free(h->seqs.model);
 	h->slots = NULL;
+	h->free_ids = NULL;
 	h->stash = NULL;
 	h->stg.q = NULL;
 	h->seqs.key = NULL;
@@ -58,36 +61,15 @@ struct client_slot *
 client_slot_get(struct hgca *h, enum slot_kind kind, uint64_t tag,
 		uint64_t *wire_tag)
 {
-	uint32_t i = h->free_slot;
-	struct client_slot *s;
-	uint32_t gen;
-
-	if (i >= h->lo.entries)
-		return NULL;
-	s = &h->slots[i];
-	h->free_slot = s->next_free;
-	h->slots_used++;
-	gen = s->gen + 1;
-	memset(s, 0, sizeof(*s));
-	s->gen = gen;
-	s->kind = (uint8_t)kind;
-	s->tag = tag;
-	*wire_tag = (uint64_t)gen << 32 | i;
-	return s;
+	return client_slot_take(h, kind, tag, wire_tag);
 }
 
 void
 client_slot_put(struct hgca *h, struct client_slot *s)
 {
-	uint32_t i = (uint32_t)(s - h->slots);
-
 	if (s->has_ext)
 		client_stage_free(h, s->ext);
-	s->has_ext = false;
-	s->kind = SLOT_FREE;
-	h->slots_used--;
-	s->next_free = h->free_slot;
-	h->free_slot = i;
+	client_slot_free(h, s);
 }
 
 /* ---- the staging arena ---- */
@@ -168,7 +150,7 @@ client_sqe_next(struct hgca *h)
 /* ---- completions ---- */
 
 /* An attend's results, from staging into the caller's buffers. */
-static void
+static __attribute__((noinline)) void
 copy_out(struct hgca *h, const struct client_slot *s)
 {
 	if (s->out)
@@ -178,8 +160,27 @@ copy_out(struct hgca *h, const struct client_slot *s)
 		       s->nstats * sizeof(*s->stats));
 }
 
+/* Fill in a completion for the caller, in two 16-byte stores. */
+static inline void
+completion_set(struct hgca_completion *c, uint64_t tag,
+	       const struct hgca_cqe *cqe)
+{
+	struct { int32_t res; uint32_t flags; } rf = { cqe->res, 0 };
+
+	c->tag = tag;
+	memcpy(&c->res, &rf, sizeof(rf));	/* res, flags = 0 */
+	memcpy(c->value, cqe->val, sizeof(c->value));
+}
+
+/* Where the caller's completions go: the first @room into @out (when
+ * nothing older is stashed), the rest into the stash. */
+struct sink {
+	struct hgca_completion *out;
+	uint32_t room, n;
+};
+
 static int
-process_one(struct hgca *h, const struct hgca_cqe *cqe)
+process_one(struct hgca *h, const struct hgca_cqe *cqe, struct sink *k)
 {
 	uint32_t i = (uint32_t)cqe->tag;
 	struct client_slot *s = i < h->lo.entries ? &h->slots[i] : NULL;
@@ -188,40 +189,76 @@ process_one(struct hgca *h, const struct hgca_cqe *cqe)
 	if (!s || s->kind == SLOT_FREE || s->gen != (uint32_t)(cqe->tag >> 32) ||
 	    s->done)
 		return client_fail(h, -EPROTO);	/* names no request */
-	s->res = cqe->res;
-	s->val[0] = cqe->val[0];
-	s->val[1] = cqe->val[1];
-	if (cqe->res == 0)
+	if (cqe->res == 0 && (s->out || s->stats))
 		copy_out(h, s);
-	if (s->kind == SLOT_SYNC) {
-		s->done = true;		/* client_call gives it back */
+	if (s->kind == SLOT_SYNC) {	/* client_call reads and frees it */
+		s->res = cqe->res;
+		s->val[0] = cqe->val[0];
+		s->val[1] = cqe->val[1];
+		s->done = true;
 		return 0;
 	}
-	c = &h->stash[h->stail++ % h->lo.entries];
-	c->tag = s->tag;
-	c->res = cqe->res;
-	c->flags = 0;
-	c->value[0] = cqe->val[0];
-	c->value[1] = cqe->val[1];
-	client_slot_put(h, s);
+	if (k->n < k->room)
+		c = &k->out[k->n++];
+	else	/* the stash's size is a power of two (the ring's) */
+		c = &h->stash[h->stail++ & (h->lo.entries - 1)];
+	completion_set(c, s->tag, cqe);
+	if (s->has_ext)
+		client_slot_put(h, s);
+	else
+		client_slot_free(h, s);
 	return 0;
+}
+
+/*
+ * Every completion that has arrived (at least @want, which the caller saw
+ * stamped), in one pass: each stamp is read with the rest of its line.
+ * When more than one is there, only what the daemon's tail covers is taken
+ * if that is enough, and only that is fetched early: a line past the tail
+ * may be half written, and reading it would pull it away from the daemon.
+ * A lone completion costs no look at the tail (one line transfer less).
+ */
+static int
+process(struct hgca *h, uint32_t want, struct sink *k)
+{
+	/* A private copy of the view: stores through h cannot change it, so
+	 * the loop keeps it in registers. */
+	struct shm_ring cq = h->cq;
+	uint32_t n, max = h->lo.entries, pub = 0;
+	int rc = 0;
+
+	if (shm_ring_ready_at(&cq, 1)) {
+		pub = shm_ring_published(&cq, max);
+		if (pub && pub >= want)
+			max = pub;
+	}
+	/* Read in place: the daemon is trusted, and stamped entries stay
+	 * as they are until consumed. */
+	for (n = 0; n < max && rc == 0 && shm_ring_ready_at(&cq, n); n++) {
+		shm_ring_prefetch(&cq, n, pub);
+		rc = process_one(h, shm_ring_peek(&cq, n), k);
+	}
+	if (n)	/* an empty look writes nothing into the region */
+		shm_ring_consume(&h->cq, n);
+	return rc < 0 ? rc : (int)n;
 }
 
 int
 client_process(struct hgca *h)
 {
-	uint32_t n = shm_ring_ready(&h->cq, h->lo.entries);
-	int rc = 0;
+	struct sink none = { NULL, 0, 0 };
 
-	for (uint32_t i = 0; i < n && rc == 0; i++) {
-		struct hgca_cqe cqe;
+	return process(h, 0, &none);
+}
 
-		memcpy(&cqe, shm_ring_peek(&h->cq, i), sizeof(cqe));
-		rc = process_one(h, &cqe);
-	}
-	if (n)	/* an empty look writes nothing into the region */
-		shm_ring_consume(&h->cq, n);
-	return rc < 0 ? rc : (int)n;
+int
+client_take(struct hgca *h, struct hgca_completion *out, uint32_t room)
+{
+	struct sink k = { out, room, 0 };
+	int rc = process(h, 0, &k);
+
+	h->inflight -= k.n;	/* handed out */
+	return k.n || rc >= 0 ? (int)k.n : rc;
 }
 
 /* Are at least @want completions ready?  One look, at the want-th: the
@@ -295,8 +332,9 @@ wait_ready(struct hgca *h, uint32_t want, uint64_t deadline)
 int
 client_pump(struct hgca *h, uint32_t want, uint64_t deadline_ns)
 {
+	struct sink none = { NULL, 0, 0 };
 	int rc = wait_ready(h, want ? want : 1, deadline_ns);
-	int n = client_process(h);	/* what came, even with an error */
+	int n = process(h, want, &none);	/* what came, even with an error */
 
 	if (n < 0)
 		return n;

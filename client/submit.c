@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "client/client_pvt.h"
@@ -21,7 +22,7 @@ client_prep_check(struct hgca *h)
 	if (rc < 0)
 		return rc;
 	if (h->inflight + h->prepared >= h->lo.entries ||
-	    h->free_slot >= h->lo.entries)
+	    h->slots_used >= h->lo.entries)
 		return -EAGAIN;
 	return 0;
 }
@@ -34,35 +35,86 @@ nop_ok(const struct hgca *h, const struct hgca_nop *n)
 		n->off <= h->lo.stage_size && n->len <= h->lo.stage_size - n->off);
 }
 
+_Static_assert(sizeof(struct hgca_nop) == 32 &&
+	       offsetof(struct hgca_sqe_nop, off) == offsetof(struct hgca_nop, off) &&
+	       offsetof(struct hgca_sqe_nop, len) == offsetof(struct hgca_nop, len) &&
+	       offsetof(struct hgca_sqe_nop, delay_us) ==
+	       offsetof(struct hgca_nop, delay_us) &&
+	       offsetof(struct hgca_sqe_nop, rsvd0) ==
+	       offsetof(struct hgca_nop, reserved) &&
+	       offsetof(struct hgca_sqe_nop, rsvd) == 32,
+	       "a NOP's payload begins with struct hgca_nop");
+
+/*
+ * Write every byte of a NOP descriptor but the stamp (shm_ring_publish()
+ * writes it) once, in five wide stores, not a memset and then the fields:
+ * a store waits for its line's transfer to us, and the fewer store-buffer
+ * entries a line takes, the more lines' transfers overlap.  The payload's
+ * first 32 bytes are struct hgca_nop's, field for field (its reserved
+ * word was checked to be zero).
+ */
+static inline __attribute__((always_inline)) void
+nop_fill(struct hgca_sqe *sqe, uint64_t tag, const struct hgca_nop *nop)
+{
+	uint8_t head[4] = { HGCA_OP_NOP, (nop->len ? HGCA_NOP_F_SUM : 0) |
+			    (nop->delay_us ? HGCA_NOP_F_DELAY : 0), 0, 0 };
+
+	memcpy(&sqe->opcode, head, sizeof(head));	/* opcode .. rsvd0 */
+	sqe->tag = tag;
+	memcpy(&sqe->u.nop, nop, sizeof(*nop));
+	memset(sqe->u.nop.rsvd, 0, sizeof(sqe->u.nop.rsvd));
+}
+
+/* hgca_nop_prep() once the region's state is known to allow it: the
+ * checks of client_prep_check() but that one, and the descriptor written
+ * in place (client_sqe_next() would zero it first). */
+static inline __attribute__((always_inline)) int
+nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
+{
+	static const struct hgca_nop zero;
+	uint32_t space;
+	uint64_t wire = 0;
+
+	if (!nop)
+		nop = &zero;
+	if (h->err)
+		return h->err;
+	if (h->inflight + h->prepared >= h->lo.entries ||
+	    h->slots_used >= h->lo.entries)
+		return -EAGAIN;
+	if (!nop_ok(h, nop))
+		return -EINVAL;
+	if (shm_ring_space(&h->sq, h->prepared + 1, &space) < 0)
+		return client_fail(h, -EPROTO);	/* the daemon broke the ring */
+	if (space < h->prepared + 1)	/* consumed any moment now */
+		return -EAGAIN;
+	client_slot_take(h, SLOT_USER, tag, &wire);
+	nop_fill(shm_ring_slot(&h->sq, h->prepared), wire, nop);
+	h->prepared++;
+	return 0;
+}
+
+/* The first request of a batch also reads the region's state (later
+ * ones need not: hgca_submit() reads it again). */
+static __attribute__((noinline)) int
+nop_prep_first(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
+{
+	int rc = client_usable(h);
+
+	return rc < 0 ? rc : nop_prep(h, tag, nop);
+}
+
+/* Kept free of calls on its way, so that it needs no stack frame: every
+ * store a request makes waits in the store buffer behind the ring's
+ * lines. */
 int
 hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 {
-	static const struct hgca_nop zero;
-	struct hgca_sqe *sqe;
-	uint64_t wire;
-	int rc;
-
 	if (!h)
 		return -EINVAL;
-	if (!nop)
-		nop = &zero;
-	if ((rc = client_prep_check(h)) < 0)
-		return rc;
-	if (!nop_ok(h, nop))
-		return -EINVAL;
-	if (!(sqe = client_sqe_next(h)))
-		return h->err ? h->err : -EAGAIN;
-	client_slot_get(h, SLOT_USER, tag, &wire);
-	sqe->opcode = HGCA_OP_NOP;
-	sqe->flags = (nop->len ? HGCA_NOP_F_SUM : 0) |
-		     (nop->delay_us ? HGCA_NOP_F_DELAY : 0);
-	sqe->tag = wire;
-	sqe->u.nop.value = nop->value;
-	sqe->u.nop.off = nop->off;
-	sqe->u.nop.len = nop->len;
-	sqe->u.nop.delay_us = nop->delay_us;
-	h->prepared++;
-	return 0;
+	if (h->prepared == 0)
+		return nop_prep_first(h, tag, nop);
+	return nop_prep(h, tag, nop);
 }
 
 int
@@ -105,25 +157,38 @@ deliver(struct hgca *h, struct hgca_completion *out, unsigned max)
 
 	if (n > max)
 		n = max;
-	for (uint32_t i = 0; i < n; i++)
-		out[i] = h->stash[h->shead++ % h->lo.entries];
+	for (uint32_t i = 0; i < n; i++)	/* entries: a power of two */
+		out[i] = h->stash[h->shead++ & (h->lo.entries - 1)];
 	h->inflight -= n < h->inflight ? n : h->inflight;
 	return (int)n;
 }
 
+/* Put @n completions just handed out back at the stash's front: a wait
+ * that fails takes nothing. */
+static void
+restash(struct hgca *h, const struct hgca_completion *out, uint32_t n)
+{
+	for (uint32_t i = n; i-- > 0;)
+		h->stash[--h->shead & (h->lo.entries - 1)] = out[i];
+	h->inflight += n;
+}
+
+/* The stash first (it holds older ones), then straight from the ring. */
 int
 hgca_reap(struct hgca *h, struct hgca_completion *out, unsigned max)
 {
-	int rc;
+	int n, rc = 0;
 
 	if (!h || !h->base || !out)
 		return -EINVAL;
-	rc = client_process(h);
-	if (rc < 0 && client_stashed(h) == 0)
-		return rc;
-	if (client_stashed(h) == 0 && h->err)
-		return h->err;
-	return deliver(h, out, max);
+	n = deliver(h, out, max);
+	if ((unsigned)n < max && client_stashed(h) == 0)
+		rc = client_take(h, out + n, max - (unsigned)n);
+	if (rc > 0)
+		n += rc;
+	if (n == 0)
+		return rc < 0 ? rc : h->err;
+	return n;
 }
 
 int
@@ -136,10 +201,19 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	if (!h || !h->base || !out || max == 0 || min > max ||
 	    min > h->inflight)
 		return -EINVAL;
-	rc = client_process(h);
+	if (client_stashed(h) == 0) {	/* straight from the ring */
+		rc = client_take(h, out, max);
+		if (rc >= 0 && (unsigned)rc >= min)
+			return rc;
+		if (rc > 0)	/* too few: they wait in the stash */
+			restash(h, out, (uint32_t)rc);
+	} else {
+		rc = client_process(h);
+	}
 	if (timeout_ms == 0 && client_stashed(h) < min)	/* a poll: no spin */
 		return h->err ? h->err : rc < 0 ? rc : -ETIMEDOUT;
-	if (timeout_ms > 0)
+	/* The clock only when there is something to wait for. */
+	if (timeout_ms > 0 && client_stashed(h) < min)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
 	while (rc >= 0 && client_stashed(h) < min)
 		rc = client_pump(h, min - client_stashed(h), deadline);

@@ -23,18 +23,10 @@ raw_off(const struct hgca *h)
 static inline void
 raw_publish(struct hgca *h, struct hgca_sqe *sqe)
 {
-	uint32_t i = h->free_slot;
-	struct client_slot *s = &h->slots[i];
+	uint64_t wire;
 
-	h->free_slot = s->next_free;
-	h->slots_used++;
-	s->gen++;
-	s->kind = SLOT_USER;
-	s->tag = 77;
-	s->done = s->has_ext = false;
-	s->out = NULL;
-	s->stats = NULL;
-	sqe->tag = (uint64_t)s->gen << 32 | i;
+	client_slot_take(h, SLOT_USER, 77, &wire);
+	sqe->tag = wire;
 	shm_ring_fill(&h->sq, 0, sqe);
 	shm_ring_publish(&h->sq, 1);
 	h->inflight++;
