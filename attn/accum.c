@@ -85,11 +85,13 @@ acc_raise(struct acc *a, int r, float m)
 	float *cur = acc_cur(a), old = cur[r], f;
 	float *o = cur + 2 * a->R + (size_t)r * a->d;
 
-	if (!(m > old))
+	if (old == -INFINITY) {		/* nothing held yet: z and o are 0 */
+		cur[r] = m;
+		return;
+	}
+	if (!(m > old + ACC_HEADROOM))
 		return;
 	cur[r] = m;
-	if (old == -INFINITY)		/* nothing held yet: z and o are 0 */
-		return;
 	f = expf(old - m);
 	cur[a->R + r] *= f;
 	for (int c = 0; c < a->d; c++)

@@ -49,7 +49,16 @@ acc_cur_o(struct acc *a)
 {
 	return acc_cur(a) + 2 * (size_t)a->R;
 }
-/* Raise row r's maximum to @m if larger, rescaling what it holds. */
+/*
+ * Row r's reference maximum for a page whose scores peak at @m: set to @m
+ * when the row holds nothing yet or @m exceeds it by more than
+ * ACC_HEADROOM, rescaling what it holds; otherwise kept, so weights
+ * exp(s - ref) of up to e^ACC_HEADROOM are summed (exact in fp32's range:
+ * a block of ACC_BLOCK pages of 256 tokens sums below 2^40).  Any reference
+ * gives the same o and lse; a lazy one saves a rescale of the row's o on
+ * most pages of a block.
+ */
+#define ACC_HEADROOM 16.0f
 void acc_raise(struct acc *a, int r, float m);
 void acc_page_done(struct acc *a);
 /* o [R][d] normalised and lse [R]; rows that saw nothing: 0 and -inf. */

@@ -55,11 +55,28 @@ isa_probe(void)
 		mask |= 1u << ATTN_ISA_AVX512;
 	return mask;
 }
+/* Whether CPUID's vendor string says AMD. */
+static bool
+isa_amd(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(0, &a, &b, &c, &d))
+		return false;
+	/* "AuthenticAMD" in EBX, EDX, ECX */
+	return b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
+}
 #else
 static unsigned
 isa_probe(void)
 {
 	return 1u << ATTN_ISA_SCALAR;
+}
+
+static bool
+isa_amd(void)
+{
+	return false;
 }
 #endif
 
@@ -70,6 +87,7 @@ isa_probe(void)
  */
 static atomic_uint isa_mask_cache;
 static atomic_uint isa_default_cache;
+static atomic_uint isa_pf_cache;
 
 static unsigned
 isa_mask(void)
@@ -146,4 +164,29 @@ attn_kern_for(enum attn_isa isa)
 	default:
 		return &attn_kern_scalar;
 	}
+}
+
+static int
+isa_pf_choose(void)
+{
+	static const char *const names[] = { "nta", "t2", "t1", "t0" };
+	const char *env = getenv("HGCA_PREFETCH");
+
+	if (env && *env)
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(env, names[i]))
+				return i;
+	return isa_amd() ? ATTN_PF_NTA : ATTN_PF_T2;
+}
+
+int
+attn_prefetch_hint(void)
+{
+	unsigned v = atomic_load_explicit(&isa_pf_cache, memory_order_relaxed);
+
+	if (!v) {
+		v = (unsigned)isa_pf_choose() + 1;
+		atomic_store_explicit(&isa_pf_cache, v, memory_order_relaxed);
+	}
+	return (int)v - 1;
 }

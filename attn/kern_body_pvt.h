@@ -17,11 +17,14 @@
  * same logic everywhere.
  *
  * Register blocking (DESIGN.md, "Making the CPU part run at memory speed"):
- * scores take 4 query rows x 2 vectors of tokens per pass over the
- * dimension-major K page, so one vector load of K feeds 8 FMAs and no
- * horizontal sum is needed; the V pass takes 4 rows x 2 vectors of
- * dimensions per pass over the page's tokens, so the accumulator stays in 8
- * registers and the page's V is read from L1 d / (2 KERN_VW) times.
+ * scores take up to 4 query rows x KERN_ACC / 4 vectors of tokens per pass
+ * over the dimension-major K page, so one vector load of K feeds several
+ * FMAs and no horizontal sum is needed; the V pass takes KERN_VROWS rows x
+ * KERN_ACC / KERN_VROWS vectors of dimensions per pass over the page's
+ * tokens, so the accumulators stay in registers and the page's V is read
+ * from memory once and from L1 in the other passes.  Software prefetches
+ * of the next page are spread over both loops with the hint of
+ * attn_prefetch_hint().
  */
 #include <math.h>
 #include <stdint.h>
@@ -34,15 +37,28 @@
 #ifndef KERN_ACC
 #define KERN_ACC 8		/* accumulators per block (16 registers) */
 #endif
-#define KB_PF_LOCALITY 2	/* prefetch into L2 (T1): measured best */
+#ifndef KERN_VROWS
+#define KERN_VROWS KB_ROWS	/* query rows per block of the V pass */
+#endif
+
+/* One prefetch of line @a with the process's hint (attn_prefetch_hint()). */
+#define KB_PF1(a, hint)							\
+	do {								\
+		switch (hint) {						\
+		case ATTN_PF_NTA: __builtin_prefetch(a, 0, 0); break;	\
+		case ATTN_PF_T2: __builtin_prefetch(a, 0, 1); break;	\
+		case ATTN_PF_T1: __builtin_prefetch(a, 0, 2); break;	\
+		default: __builtin_prefetch(a, 0, 3); break;		\
+		}							\
+	} while (0)
 
 /* One step of a prefetch spread over a loop: pfr (1 or 2) lines. */
-#define KB_PREFETCH(pc, pfe, pfr)					\
+#define KB_PREFETCH(pc, pfe, pfr, hint)					\
 	do {								\
 		if ((pc) < (pfe)) {					\
-			__builtin_prefetch(pc, 0, KB_PF_LOCALITY);	\
+			KB_PF1(pc, hint);				\
 			if ((pfr) > 1)					\
-				__builtin_prefetch((pc) + 64, 0, KB_PF_LOCALITY); \
+				KB_PF1((pc) + 64, hint);		\
 			(pc) += 64 * (pfr);				\
 		}							\
 	} while (0)
@@ -141,7 +157,7 @@ kb_exp(vf x)
 KB_INLINE void
 kb_score_blk(const enum attn_dtype dt, const int nr, const int nv,
 	     const float *qs, int d, const void *k, int P, int t0, float *s,
-	     int lds, const char **pf, const char *pfe, int pfr)
+	     int lds, const char **pf, const char *pfe, int pfr, int hint)
 {
 	const char *pc = *pf;
 	vf acc[KB_ROWS][KB_MAXV], kv[KB_MAXV];
@@ -152,7 +168,7 @@ kb_score_blk(const enum attn_dtype dt, const int nr, const int nv,
 		for (int j = 0; j < nv; j++)
 			acc[r][j] = V_ZERO();
 	for (int c = 0; c < d; c++) {
-		KB_PREFETCH(pc, pfe, pfr);	/* spread over the loop */
+		KB_PREFETCH(pc, pfe, pfr, hint);	/* spread over the loop */
 		kb_loadn(dt, nv, k, (size_t)c * P + t0, kv);
 		KB_UNROLL
 		for (int r = 0; r < nr; r++) {
@@ -179,7 +195,7 @@ KB_INLINE void
 kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
 	    const int dense, const float *w, int ldw, const void *v, int d,
 	    int c0, const uint8_t *idx, int nt, float *o, const char **pf,
-	    const char *pfe, int pfr)
+	    const char *pfe, int pfr, int hint)
 {
 	const char *pc = *pf;
 	vf acc[KB_ROWS][KB_MAXV], vv[KB_MAXV];
@@ -190,7 +206,7 @@ kb_vacc_blk(const enum attn_dtype dt, const int nr, const int nv,
 		for (int j = 0; j < nv; j++)
 			acc[r][j] = V_ZERO();
 	for (int t = 0; t < nt; t++) {
-		KB_PREFETCH(pc, pfe, pfr);
+		KB_PREFETCH(pc, pfe, pfr, hint);
 		kb_loadn(dt, nv, v, (size_t)(dense ? t : idx[t]) * d + c0, vv);
 		KB_UNROLL
 		for (int r = 0; r < nr; r++) {
@@ -291,7 +307,7 @@ kb_score(enum attn_dtype dt, const float *qs, int R, int d, const void *k,
 	 int P, int nt, float *s, int lds, const void *pf, size_t pfbytes)
 {
 	const char *pc = pf, *pfe = pf ? pc + pfbytes : NULL;
-	int iters = 0, pfr;
+	int iters = 0, pfr, hint = attn_prefetch_hint();
 
 	for (int r0 = 0; r0 < R; r0 += KB_ROWS)	/* blocks x d iterations */
 		for (int t0 = 0, nv; t0 < nt; t0 += nv * KERN_VW, iters += d)
@@ -304,7 +320,8 @@ kb_score(enum attn_dtype dt, const float *qs, int R, int d, const void *k,
 
 		for (int t0 = 0, nv; t0 < nt; t0 += nv * KERN_VW) {
 			nv = kb_nv(nr, (nt - t0) / KERN_VW);
-			KB_SHAPES(kb_score_blk, q, d, k, P, t0, sr, lds, &pc, pfe, pfr);
+			KB_SHAPES(kb_score_blk, q, d, k, P, t0, sr, lds, &pc, pfe, pfr,
+				  hint);
 		}
 	}
 }
@@ -334,19 +351,18 @@ kb_vacc(enum attn_dtype dt, const float *w, int R, int ldw, const void *v,
 	size_t pfbytes)
 {
 	const char *pc = pf, *pfe = pf ? pc + pfbytes : NULL;
-
 	int dv = d - d % KERN_VW;	/* dimensions in whole vectors */
-	int dense, iters = 0, pfr;
+	int dense, iters = 0, pfr, hint = attn_prefetch_hint();
 
 	if (nt <= 0)
 		return;
 	dense = idx[nt - 1] == nt - 1;	/* strictly increasing: 0..nt-1 */
-	for (int r0 = 0; r0 < R; r0 += KB_ROWS)	/* blocks x nt iterations */
+	for (int r0 = 0; r0 < R; r0 += KERN_VROWS)	/* blocks x nt iterations */
 		for (int c0 = 0, nv; c0 < dv; c0 += nv * KERN_VW, iters += nt)
-			nv = kb_nv(R - r0 < KB_ROWS ? R - r0 : KB_ROWS, (dv - c0) / KERN_VW);
+			nv = kb_nv(R - r0 < KERN_VROWS ? R - r0 : KERN_VROWS, (dv - c0) / KERN_VW);
 	pfr = pfbytes / 64 > (size_t)iters ? 2 : 1;
-	for (int r0 = 0; r0 < R; r0 += KB_ROWS) {
-		int nr = R - r0 < KB_ROWS ? R - r0 : KB_ROWS;
+	for (int r0 = 0; r0 < R; r0 += KERN_VROWS) {
+		int nr = R - r0 < KERN_VROWS ? R - r0 : KERN_VROWS;
 		const float *wr = w + (size_t)r0 * ldw;
 		float *or_ = o + (size_t)r0 * d;
 
@@ -354,10 +370,10 @@ kb_vacc(enum attn_dtype dt, const float *w, int R, int ldw, const void *v,
 			nv = kb_nv(nr, (dv - c0) / KERN_VW);
 			if (dense)
 				KB_SHAPES(kb_vacc_dense, wr, ldw, v, d, c0, idx, nt,
-					  or_, &pc, pfe, pfr);
+					  or_, &pc, pfe, pfr, hint);
 			else
 				KB_SHAPES(kb_vacc_list, wr, ldw, v, d, c0, idx, nt,
-					  or_, &pc, pfe, pfr);
+					  or_, &pc, pfe, pfr, hint);
 		}
 	}
 	if (dv < d)

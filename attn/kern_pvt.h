@@ -65,6 +65,17 @@ extern const struct attn_kern attn_kern_scalar;
 extern const struct attn_kern attn_kern_avx2;
 extern const struct attn_kern attn_kern_avx512;
 
+/*
+ * The locality hint of the kernels' software prefetches, chosen once per
+ * process (isa.c): HGCA_PREFETCH=nta|t2|t1|t0 forces one; otherwise NTA on
+ * AMD and T2 elsewhere.  Measured with the full path at d 128, G 4, bf16,
+ * one page ahead: on a Zen 5 core NTA read 20-30% more bytes/s from DRAM
+ * than T1 or T2; on a Sapphire Rapids-class Xeon NTA lost 60% (its
+ * prefetches into L1 alone stall) and T2 was best, 1 thread and 16.
+ */
+enum attn_pf_hint { ATTN_PF_NTA, ATTN_PF_T2, ATTN_PF_T1, ATTN_PF_T0 };
+int attn_prefetch_hint(void);
+
 /* The table of @isa (isa.c); the caller checked that the CPU supports it. */
 const struct attn_kern *attn_kern_for(enum attn_isa isa);
 

@@ -126,7 +126,8 @@ enum attn_isa {
 };
 
 /* The best path this CPU supports, or the one named by the environment
- * variable HGCA_ISA ("scalar", "avx2", "avx512") when the CPU supports it. */
+ * variable HGCA_ISA ("scalar", "avx2", "avx512") when the CPU supports it.
+ * (HGCA_PREFETCH picks the kernels' prefetch hint: kern_pvt.h.) */
 enum attn_isa attn_isa_default(void);
 bool attn_isa_supported(enum attn_isa isa);
 const char *attn_isa_name(enum attn_isa isa);

@@ -36,6 +36,10 @@ check_isa_env(void)
 	ok(!strcmp(attn_isa_name(ATTN_ISA_AVX2), "avx2") &&
 	   !strcmp(attn_isa_name(ATTN_ISA_AVX512), "avx512") &&
 	   attn_isa_name((enum attn_isa)9) == NULL, "ISA names");
+	/* The kernels below then prefetch with T0, not this CPU's default
+	 * (attn_select runs the default): results must not depend on it. */
+	setenv("HGCA_PREFETCH", "t0", 1);
+	ok(attn_prefetch_hint() == ATTN_PF_T0, "HGCA_PREFETCH=t0 forces the T0 hint");
 	diag("this CPU: avx2 %s, avx512 %s", attn_isa_supported(ATTN_ISA_AVX2) ? "yes" : "no",
 	     attn_isa_supported(ATTN_ISA_AVX512) ? "yes" : "no");
 }
