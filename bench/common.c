@@ -213,6 +213,45 @@ bench_read_bw(const void *buf, size_t bytes, int threads, int reps)
 	return best;
 }
 
+double
+bench_read_bw_steps(const void *buf, size_t step_bytes, int nsteps, int threads,
+		    int reps)
+{
+	size_t nw = step_bytes / 8;
+	volatile uint64_t sink = 0;
+	double best = 0.0;
+
+	for (int k = 0; k < BW_KERNELS; k++) {
+		uint64_t (*fn)(const uint64_t *, size_t) = bw_kernel(k);
+
+		for (int r = 0; fn && r < reps; r++) {
+			double t = 0.0;
+
+			for (int s = 0; s < nsteps; s++) {
+				const uint64_t *w = (const uint64_t *)((const char *)buf +
+								     (size_t)s * step_bytes);
+				uint64_t sum = 0;
+				double t0 = bench_now();
+
+#pragma omp parallel num_threads(threads) reduction(+:sum)
+				{
+					int id = omp_get_thread_num(), nt = omp_get_num_threads();
+					size_t lo = nw * id / nt / 32 * 32;
+					size_t hi = id == nt - 1 ? nw : nw * (id + 1) / nt / 32 * 32;
+
+					sum += fn(w + lo, hi - lo);
+				}
+				t += bench_now() - t0;
+				sink += sum;
+			}
+			if ((double)step_bytes * nsteps / t > best)
+				best = (double)step_bytes * nsteps / t;
+		}
+	}
+	(void)sink;
+	return best;
+}
+
 void
 bench_result(const char *name, double value)
 {

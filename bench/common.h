@@ -45,6 +45,17 @@ void *bench_alloc(size_t bytes, int threads);
  */
 double bench_read_bw(const void *buf, size_t bytes, int threads, int reps);
 
+/*
+ * The same, read as a decode loop reads its KV: buf holds @nsteps blocks of
+ * @step_bytes, and each step is one parallel read of the next block (the
+ * threads' shares contiguous), timed step by step.  A single sweep of a
+ * buffer a few times the last-level cache can still find part of it in a
+ * large, scan-resistant cache; this pattern sees what a step of the engine
+ * over the same blocks sees.
+ */
+double bench_read_bw_steps(const void *buf, size_t step_bytes, int nsteps,
+			   int threads, int reps);
+
 /* Prints "result <name> <value>" (value with %.4g). */
 void bench_result(const char *name, double value);
 
