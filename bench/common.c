@@ -179,45 +179,30 @@ static uint64_t (*bw_kernel(int i))(const uint64_t *, size_t)
 }
 #endif
 
-double
-bench_read_bw(const void *buf, size_t bytes, int threads, int reps)
+/* One parallel read of w[nw] by @threads threads, each a contiguous share
+ * aligned to 256 bytes; every word read once.  Returns the sum. */
+static uint64_t
+read_shares(uint64_t (*fn)(const uint64_t *, size_t), const uint64_t *w,
+	    size_t nw, int threads)
 {
-	const uint64_t *w = buf;
-	size_t nw = bytes / 8;
-	volatile uint64_t sink = 0;
-	double best = 0.0;
-
-	for (int k = 0; k < BW_KERNELS; k++) {
-		uint64_t (*fn)(const uint64_t *, size_t) = bw_kernel(k);
-
-		for (int r = 0; fn && r < reps; r++) {
-			uint64_t sum = 0;
-			double t = bench_now();
+	uint64_t sum = 0;
 
 #pragma omp parallel num_threads(threads) reduction(+:sum)
-			{
-				int id = omp_get_thread_num(), nt = omp_get_num_threads();
-				/* shares aligned to 256 bytes, every word read once */
-				size_t lo = nw * id / nt / 32 * 32;
-				size_t hi = id == nt - 1 ? nw : nw * (id + 1) / nt / 32 * 32;
+	{
+		int id = omp_get_thread_num(), nt = omp_get_num_threads();
+		size_t lo = nw * id / nt / 32 * 32;
+		size_t hi = id == nt - 1 ? nw : nw * (id + 1) / nt / 32 * 32;
 
-				sum += fn(w + lo, hi - lo);
-			}
-			t = bench_now() - t;
-			sink += sum;
-			if (bytes / t > best)
-				best = bytes / t;
-		}
+		sum += fn(w + lo, hi - lo);
 	}
-	(void)sink;
-	return best;
+	return sum;
 }
 
-double
-bench_read_bw_steps(const void *buf, size_t step_bytes, int nsteps, int threads,
-		    int reps)
+/* Best bytes/s of @reps passes of each read kernel, a pass being @nsteps
+ * timed parallel reads of consecutive blocks of @step_bytes. */
+static double
+read_best(const void *buf, size_t step_bytes, int nsteps, int threads, int reps)
 {
-	size_t nw = step_bytes / 8;
 	volatile uint64_t sink = 0;
 	double best = 0.0;
 
@@ -228,21 +213,12 @@ bench_read_bw_steps(const void *buf, size_t step_bytes, int nsteps, int threads,
 			double t = 0.0;
 
 			for (int s = 0; s < nsteps; s++) {
-				const uint64_t *w = (const uint64_t *)((const char *)buf +
-								     (size_t)s * step_bytes);
-				uint64_t sum = 0;
+				const char *blk = (const char *)buf + (size_t)s * step_bytes;
 				double t0 = bench_now();
 
-#pragma omp parallel num_threads(threads) reduction(+:sum)
-				{
-					int id = omp_get_thread_num(), nt = omp_get_num_threads();
-					size_t lo = nw * id / nt / 32 * 32;
-					size_t hi = id == nt - 1 ? nw : nw * (id + 1) / nt / 32 * 32;
-
-					sum += fn(w + lo, hi - lo);
-				}
+				sink += read_shares(fn, (const uint64_t *)blk,
+						    step_bytes / 8, threads);
 				t += bench_now() - t0;
-				sink += sum;
 			}
 			if ((double)step_bytes * nsteps / t > best)
 				best = (double)step_bytes * nsteps / t;
@@ -250,6 +226,19 @@ bench_read_bw_steps(const void *buf, size_t step_bytes, int nsteps, int threads,
 	}
 	(void)sink;
 	return best;
+}
+
+double
+bench_read_bw(const void *buf, size_t bytes, int threads, int reps)
+{
+	return read_best(buf, bytes, 1, threads, reps);
+}
+
+double
+bench_read_bw_steps(const void *buf, size_t step_bytes, int nsteps, int threads,
+		    int reps)
+{
+	return read_best(buf, step_bytes, nsteps, threads, reps);
 }
 
 void
