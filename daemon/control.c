@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -163,6 +164,40 @@ watch_pid(struct control *ctl, struct conn *cn)
 	cn->live++;
 }
 
+/*
+ * Out of file descriptors, the pending connection would stay in the
+ * listen queue and make the socket ready again at once: the loop would
+ * spin on failed accepts (and flood the log), and the waiting client would
+ * hang.  Give up the spare descriptor, accept that connection and close it
+ * (its hgca_connect fails with -ECONNRESET), and take the spare back.  Logged
+ * at most once a second, with a count.
+ */
+static void
+shed_connection(struct control *ctl, int err)
+{
+	time_t now = time(NULL);
+	int fd;
+
+	if (ctl->spare_fd >= 0) {
+		close(ctl->spare_fd);
+		fd = accept4(ctl->l.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			close(fd);
+			ctl->shed++;
+		} else if (errno != EAGAIN) {
+			log_debug("accept with the spare descriptor: %s",
+				  strerror(errno));
+		}
+		ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (now != ctl->shed_logged) {
+		ctl->shed_logged = now;
+		log_warn("accept: %s: %lu connection(s) refused so far; raise the "
+			 "limit on open files (LimitNOFILE=, ulimit -n)",
+			 strerror(-err), ctl->shed);
+	}
+}
+
 static void
 on_accept(struct loop_watch *w, int fd)
 {
@@ -170,6 +205,10 @@ on_accept(struct loop_watch *w, int fd)
 	socklen_t len = sizeof(struct ucred);
 	struct conn *cn;
 
+	if (fd == -EMFILE || fd == -ENFILE) {
+		shed_connection(ctl, fd);
+		return;
+	}
 	if (fd < 0) {
 		log_warn("accept: %s", strerror(-fd));
 		return;
@@ -299,6 +338,7 @@ control_create(struct hgcad *d, struct control **out, char *err,
 	ctl->d = d;
 	ctl->next_id = 1;
 	ctl->nw.fd = -1;
+	ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pthread_mutex_init(&ctl->qlock, NULL);
 	rc = listen_open(&ctl->l, d->sock_path, d->cfg.socket_mode, err, errlen);
 	if (rc < 0) {
@@ -339,6 +379,8 @@ control_destroy(struct control *ctl)
 	if (ctl->d->loop)
 		loop_run_once(ctl->d->loop, 0);	/* releases the watches */
 	listen_close(&ctl->l);
+	if (ctl->spare_fd >= 0)
+		close(ctl->spare_fd);
 	client_on_quarantine = NULL;
 	the_ctl = NULL;
 	take_quarantined(ctl, false);

@@ -79,6 +79,10 @@ make_client(struct conn *cn, const struct hgca_msg_hello *m)
 		client_unref(c);
 	}
 	if (rc < 0) {
+		log_warn("pid %d: no region: %s%s", (int)cn->cred.pid,
+			 strerror(-rc), rc == -EMFILE || rc == -ENFILE ?
+			 "; raise the limit on open files (LimitNOFILE=, "
+			 "ulimit -n)" : "");
 		conn_text(cn, HGCA_MSG_ERROR, rc, "no region: %s", strerror(-rc));
 		return rc;
 	}

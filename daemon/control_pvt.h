@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "daemon/client.h"
 #include "daemon/control.h"
@@ -34,6 +35,9 @@ struct control {
 	struct loop_watch lw;		/* the listening socket */
 	struct loop_watch nw;		/* eventfd: other threads wake us */
 	bool listening, notifying;
+	int spare_fd;			/* /dev/null, given up to shed a connection */
+	unsigned long shed;		/* connections shed for lack of fds */
+	time_t shed_logged;		/* when that was last logged */
 	struct conn *conns;
 	unsigned nconns, nclients;
 	uint32_t next_id;

@@ -47,6 +47,8 @@ on_listen(struct loop_watch *w)
 		if (fd < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		w->cb(w, fd < 0 ? -errno : fd);
+		if (fd < 0)	/* e.g. EMFILE: the owner dealt with it */
+			return;
 	}
 }
 

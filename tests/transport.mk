@@ -16,7 +16,7 @@ TESTS += tests/shm_ring
 TRANSPORT_TESTS = tests/transport_handshake tests/transport_nop \
 	tests/transport_auth tests/transport_quarantine tests/transport_death \
 	tests/transport_drain tests/transport_backend tests/transport_many \
-	tests/transport_daemon tests/transport_man
+	tests/transport_daemon tests/transport_man tests/transport_fdlimit
 check_PROGRAMS += $(TRANSPORT_TESTS)
 TESTS += $(TRANSPORT_TESTS)
 tests_transport_handshake_LDADD = $(CLIENT_TEST_LIBS)
@@ -29,6 +29,7 @@ tests_transport_backend_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_many_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_daemon_LDADD = $(CLIENT_TEST_LIBS)
 tests_transport_man_LDADD = $(TRANSPORT_LIBS)
+tests_transport_fdlimit_LDADD = $(CLIENT_TEST_LIBS)
 
 # The example program of hgca_nop_submit(3), cut out of the page, so that
 # the manual's example is compiled and run (by tests/transport_man).
