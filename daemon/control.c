@@ -340,7 +340,9 @@ control_create(struct hgcad *d, struct control **out, char *err,
 	ctl->nw.fd = -1;
 	ctl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pthread_mutex_init(&ctl->qlock, NULL);
-	rc = listen_open(&ctl->l, d->sock_path, d->cfg.socket_mode, err, errlen);
+	rc = listen_open(&ctl->l, d->sock_path, d->cfg.socket_mode,
+			 d->cfg.has_socket_group ? (long)d->cfg.socket_group : -1,
+			 err, errlen);
 	if (rc < 0) {
 		control_destroy(ctl);
 		return rc;

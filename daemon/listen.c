@@ -146,9 +146,28 @@ bind_socket(struct listener *l, unsigned mode, char *err, size_t errlen)
 	return 0;
 }
 
+/* The socket, and its directory when we own it, to group @group. */
+static int
+set_group(const char *path, long group, char *err, size_t errlen)
+{
+	char buf[108], *dir;
+	struct stat st;
+
+	if (chown(path, (uid_t)-1, (gid_t)group) < 0)
+		return ERR("chown %s to group %ld: %s", path, group,
+			   strerror(errno));
+	snprintf(buf, sizeof(buf), "%s", path);
+	dir = dirname(buf);
+	if (lstat(dir, &st) == 0 && st.st_uid == geteuid() &&
+	    st.st_gid != (gid_t)group && chown(dir, (uid_t)-1, (gid_t)group) < 0)
+		return ERR("chown %s to group %ld: %s", dir, group,
+			   strerror(errno));
+	return 0;
+}
+
 int
-listen_open(struct listener *l, const char *path, unsigned mode, char *err,
-	    size_t errlen)
+listen_open(struct listener *l, const char *path, unsigned mode, long group,
+	    char *err, size_t errlen)
 {
 	int rc;
 
@@ -164,6 +183,8 @@ listen_open(struct listener *l, const char *path, unsigned mode, char *err,
 		rc = check_existing(path, err, errlen);
 	if (rc == 0)
 		rc = bind_socket(l, mode, err, errlen);
+	if (rc == 0 && group >= 0)
+		rc = set_group(path, group, err, errlen);
 	if (rc < 0) {
 		listen_close(l);
 		if (l->fd >= 0)

@@ -1,8 +1,8 @@
 /*
  * listen.h - creating the control socket safely: a private directory, a
  * lock file so that two daemons never race, refusal when a live daemon
- * already listens, removal of a stale socket, and the socket's mode set
- * through the umask around bind().
+ * already listens, removal of a stale socket, the socket's mode set
+ * through the umask around bind(), and optionally its group.
  */
 #ifndef HGCA_DAEMON_LISTEN_H
 #define HGCA_DAEMON_LISTEN_H
@@ -17,9 +17,11 @@ struct listener {
 	char path[108];
 };
 
-/* 0, or -errno with a message in @err. */
+/* 0, or -errno with a message in @err.  @group >= 0: the socket and, when
+ * it is ours, its directory get that group (so its members can reach a
+ * mode 0660 socket in a 0750 directory). */
 int listen_open(struct listener *l, const char *path, unsigned mode,
-		char *err, size_t errlen);
+		long group, char *err, size_t errlen);
 
 /* Remove the socket's path, so that new clients fail at once (SIGTERM).
  * Closing fd is the owner's job (the event loop may still refer to it). */

@@ -147,7 +147,8 @@ log_fixed_transport(const struct hgcad_config *old,
 	static const struct { const char *name; size_t off, len; } f[] = {
 #define F(m) { #m, offsetof(struct hgcad_config, m), \
 	       sizeof(((struct hgcad_config *)0)->m) }
-		F(socket), F(socket_mode), F(backend), F(region_size),
+		F(socket), F(socket_mode), F(socket_group), F(backend),
+		F(region_size),
 		F(region_size_max), F(ring_entries), F(pollers),
 		F(max_clients),
 #undef F

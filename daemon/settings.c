@@ -84,6 +84,16 @@ acl_id(const char *who, bool is_gid, uint32_t *id, char *err, size_t errlen)
 	return 0;
 }
 
+static int
+set_socket_group(void *obj, const char *v, char *err, size_t errlen)
+{
+	struct hgcad_config *c = obj;
+	int rc = acl_id(v, true, &c->socket_group, err, errlen);
+
+	c->has_socket_group = rc == 0;
+	return rc;
+}
+
 /* "NAME-OR-ID [admin|read-only]" (read-only when omitted) */
 static int
 parse_acl(const char *v, bool is_gid, struct acl_rule *r, char *err,
@@ -205,6 +215,7 @@ set_region_size_max(void *obj, const char *v, char *err, size_t errlen)
 const struct conf_key config_keys[] = {
 	{ "socket", set_socket },
 	{ "socket_mode", set_socket_mode },
+	{ "socket_group", set_socket_group },
 	{ "allow_uid", set_allow_uid },
 	{ "allow_gid", set_allow_gid },
 	{ "spin_us", set_spin_us },

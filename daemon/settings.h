@@ -25,6 +25,8 @@ struct acl_rule {
 struct hgcad_config {
 	char socket[CONFIG_SOCK_MAX];	/* "" = the default path */
 	unsigned socket_mode;
+	bool has_socket_group;		/* socket_group given */
+	uint32_t socket_group;		/* the socket's (and its directory's) group */
 	struct acl_rule acl[CONFIG_ACL_MAX];
 	unsigned nacl;
 	uint64_t spin_us;

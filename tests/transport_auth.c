@@ -3,6 +3,8 @@
  * refused (library and hgcactl), read-only may use the service and read
  * status but not administer, admin by uid or group, the best rule wins,
  * and the daemon's own uid is admin.  Children drop to unprivileged ids.
+ * socket_group: a mode 0660 socket (and its directory) get the group, so
+ * its members reach the daemon and others do not.
  */
 #include "config.h"
 
@@ -11,6 +13,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/hgca.h"
@@ -164,6 +167,44 @@ check_own_uid(void)
 		hgca_disconnect(h);
 }
 
+static int
+child_connects(void *arg)
+{
+	const char *sock = arg;
+	struct hgca_completion c;
+	struct hgca *h;
+	int rc = hgca_connect(sock, &h);
+
+	if (rc < 0)
+		return -rc == EACCES ? 100 : 101;
+	rc = hgca_nop_submit(h, 7, NULL) == 0 && hgca_wait(h, &c, 1, 1, 5000) == 1 &&
+	     c.tag == 7 ? 0 : 102;
+	hgca_disconnect(h);
+	return rc;
+}
+
+static void
+check_socket_group(void)
+{
+	struct td g;
+	struct stat ss, ds;
+
+	td_start_or_bail(&g, "socket_mode = 0660\nsocket_group = 65531\n"
+			 "allow_gid = 65531\nallow_uid = 65534\n", NULL);
+	ok(stat(g.sock, &ss) == 0 && ss.st_gid == 65531 &&
+	   (ss.st_mode & 0777) == 0660 && stat(g.dir, &ds) == 0 &&
+	   ds.st_gid == 65531,
+	   "socket_group: the socket (0660) and its directory get group 65531");
+	ok(td_run_as(65532, 65531, child_connects, g.sock) == 0,
+	   "socket_group: a member of the group connects and is served");
+	ok(td_run_as(65534, 65534, child_connects, g.sock) == 100 &&
+	   !td_log_has(&g, "uid 65534"),
+	   "socket_group: others cannot reach the socket (EACCES), even when "
+	   "on the allow-list");
+	ok(td_stop(&g, SIGTERM) == 0, "socket_group: hgcad exits 0");
+	td_cleanup(&g);
+}
+
 int
 main(void)
 {
@@ -176,6 +217,7 @@ main(void)
 	check_people();
 	check_hgcactl();
 	check_own_uid();
+	check_socket_group();
 	rc = td_stop(&d, SIGTERM);
 	ok(rc == 0, "hgcad exits 0 (%d)", rc);
 	td_cleanup(&d);

@@ -86,6 +86,7 @@ static const struct bad {
 	{ "allow_uid = 1000 superuser", ":3: rights must be" },
 	{ "allow_uid = no-such-user-hgca", ":3: unknown user" },
 	{ "allow_gid = no-such-group-hgca admin", ":3: unknown group" },
+	{ "socket_group = no-such-group-hgca", ":3: unknown group" },
 	{ "region_size = 64K", ":3: 64K is out of range" },
 	{ "event_backend = kqueue", ":3: event_backend must be" },
 	{ "log_level = loud", ":3: log_level must be" },
