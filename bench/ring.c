@@ -214,7 +214,8 @@ inproc_consumer(void *arg)
 		if (n == 0)
 			continue;
 		for (uint32_t i = 0; i < n; i++) {	/* as the daemon does */
-			memcpy(&copy, shm_ring_peek(&r, i), sizeof(copy));
+			memcpy(&copy, SHM_RING_ENTRY(&r, const struct hgca_sqe,
+						     r.head + i), sizeof(copy));
 			sum += copy.tag;
 		}
 		shm_ring_consume(&r, n);
@@ -245,7 +246,8 @@ inproc_throughput(const struct opts *o, uint64_t total)
 		if (shm_ring_space(&r, BATCH, &space) < 0 || space < BATCH)
 			continue;
 		for (uint32_t i = 0; i < BATCH; i++) {
-			struct hgca_sqe *e = shm_ring_slot(&r, i);
+			struct hgca_sqe *e = SHM_RING_ENTRY(&r, struct hgca_sqe,
+							    r.tail + i);
 
 			memset((char *)e + 4, 0, sizeof(*e) - 4);
 			e->opcode = HGCA_OP_NOP;

@@ -131,9 +131,7 @@ client_cq_credit(struct client *c, uint32_t want, uint32_t *credit)
 static void
 cq_write(struct client *c, const struct hgca_cqe *cqe, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		shm_ring_put(&c->cq, i, &cqe[i], sizeof(cqe[i]));
-	shm_ring_advance(&c->cq, n);
+	shm_ring_put_n(&c->cq, cqe, n, sizeof(*cqe));
 }
 
 void
