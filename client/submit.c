@@ -91,30 +91,6 @@ room_update(struct hgca *h)
 	h->prep_room = room;
 }
 
-/*
- * At a batch's start, ask for the lines of its descriptors (PREP_CLAIM at
- * most, within its room: slots the daemon is done with) for writing, all
- * at once: each descriptor's stores would otherwise wait in the store
- * buffer for its line in turn, and hgca_submit()'s fence for the last.
- */
-static void
-claim_lines(const struct hgca *h)
-{
-	uint32_t n = h->prep_room < PREP_CLAIM ? h->prep_room : PREP_CLAIM;
-
-	for (uint32_t i = 0; i < n; i++) {
-		const void *p = SHM_RING_ENTRY(&h->sq, struct hgca_sqe,
-					       h->sq.tail + i);
-#if defined(__x86_64__)
-		/* prefetchw in asm: GCC drops a write prefetch for a target
-		 * without it (CPUs older than it take it for a NOP). */
-		__asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
-#else
-		__builtin_prefetch(p, 1);
-#endif
-	}
-}
-
 /* hgca_nop_prep() when the batch's room is not known to allow it: the
  * first request of a batch (it also reads the region's state; later ones
  * need not, hgca_submit() reads it again), or the room spent. */
@@ -136,8 +112,12 @@ nop_prep_slow(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	if (space < h->prepared + 1)	/* consumed any moment now */
 		return -EAGAIN;
 	room_update(h);
+	/* At a batch's start, its descriptors' lines, all at once (each
+	 * one's stores would otherwise wait in the store buffer for its line
+	 * in turn, and hgca_submit()'s fence for the last). */
 	if (h->prepared == 0)
-		claim_lines(h);
+		shm_ring_claim(&h->sq, h->prep_room < PREP_CLAIM ?
+			       h->prep_room : PREP_CLAIM);
 	nop_fill(shm_ring_slot(&h->sq, h->prepared),
 		 client_slot_pop(h, SLOT_LEAN, tag), nop);
 	h->prepared++;

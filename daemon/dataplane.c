@@ -153,7 +153,10 @@ service(struct poller *p, struct client *c)
 
 	if (!client_serving(c) || !shm_ring_ready_at(&c->sq, 0))
 		return 0;
-	if (client_cq_credit(c, BATCH, &credit) < 0) {
+	/* A lone request asks for one completion slot: no lines claimed
+	 * for a batch that is not there. */
+	if (client_cq_credit(c, shm_ring_ready_at(&c->sq, 1) ? BATCH : 1,
+			     &credit) < 0) {
 		client_quarantine(c, "completion head moved backwards or "
 				  "past the tail");
 		return 0;
