@@ -1,12 +1,17 @@
 /* common.c - helpers shared by the benchmarks (common.h). */
 #include "config.h"
 
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <omp.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -245,4 +250,64 @@ void
 bench_result(const char *name, double value)
 {
 	printf("result %s %.4g\n", name, value);
+}
+
+void
+bench_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+void
+bench_hgcad_path(char *out, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n;
+	struct stat st;
+
+	if (getenv("HGCAD")) {
+		snprintf(out, size, "%s", getenv("HGCAD"));
+		return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	snprintf(out, size, "%s/../daemon/hgcad", dirname(exe));
+	if (stat(out, &st) < 0)
+		snprintf(out, size, "daemon/hgcad");
+}
+
+pid_t
+bench_hgcad_start(const char *path, const char *dir, const char *conf,
+		  int cpu, char *sock, size_t size)
+{
+	char cpath[PATH_MAX], log[PATH_MAX];
+	FILE *f;
+	pid_t pid;
+
+	snprintf(sock, size, "%s/hgcad.sock", dir);
+	snprintf(cpath, sizeof(cpath), "%s/hgcad.conf", dir);
+	snprintf(log, sizeof(log), "%s/hgcad.log", dir);
+	f = fopen(cpath, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "socket = %s\n%s", sock, conf ? conf : "");
+	if (fclose(f) != 0)
+		return -1;
+	fflush(stdout);		/* the child must not print it again */
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (cpu >= 0)
+			bench_pin(cpu);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execl(path, "hgcad", "-f", "-c", cpath, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
 }

@@ -1,15 +1,17 @@
 /*
  * common.h - helpers shared by the benchmarks (bench/attn, and the service
  * and accuracy benches): timing, the --quick flag, the last-level cache
- * size, a DRAM read-bandwidth baseline measured in the same run, and the
+ * size, a DRAM read-bandwidth baseline measured in the same run, the
  * `result <name> <value>` lines every benchmark ends with (DESIGN.md
- * section 9).  Programs only: these may print and exit.
+ * section 9), and a private hgcad for the benches that measure through
+ * it.  Programs only: these may print and exit.
  */
 #ifndef HGCA_BENCH_COMMON_H
 #define HGCA_BENCH_COMMON_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Monotonic time in seconds. */
 double bench_now(void);
@@ -58,5 +60,26 @@ double bench_read_bw_steps(const void *buf, size_t step_bytes, int nsteps,
 
 /* Prints "result <name> <value>" (value with %.4g). */
 void bench_result(const char *name, double value);
+
+/* Pin the calling thread (or, before an exec, the process) to @cpu. */
+void bench_pin(int cpu);
+
+/* The hgcad to run, into out[size]: $HGCAD if set, else ../daemon/hgcad
+ * beside this program (as built), else daemon/hgcad. */
+void bench_hgcad_path(char *out, size_t size);
+
+/*
+ * bench_hgcad_start - start the hgcad at @path in the foreground on a
+ * private socket in @dir, a directory the caller made (mkdtemp) and
+ * removes afterwards.  It writes @dir/hgcad.conf: "socket = <the socket>"
+ * and then @conf (more hgcad.conf(5) lines, each ending in a newline; NULL
+ * for none); hgcad's stderr goes to @dir/hgcad.log; @cpu >= 0 pins it to
+ * that CPU.  The socket's path goes into sock[size].  Returns hgcad's pid,
+ * or -1 if the configuration cannot be written.  hgcad is still starting:
+ * the caller connects, retrying for a while, and at the end stops it with
+ * kill(pid, SIGTERM) and waitpid().
+ */
+pid_t bench_hgcad_start(const char *path, const char *dir, const char *conf,
+			int cpu, char *sock, size_t size);
 
 #endif /* HGCA_BENCH_COMMON_H */

@@ -18,10 +18,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdalign.h>
 #include <stdbool.h>
@@ -30,12 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "bench/common.h"
 #include "client/hgca.h"
 #include "shm/ring.h"
 
@@ -108,16 +106,6 @@ summarize(uint32_t *s, size_t n)
 	return l;
 }
 
-static void
-pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
-
 /* ---- raw cache-line ping-pong between two threads ---- */
 
 static struct {
@@ -129,7 +117,7 @@ static struct {
 static void *
 pong(void *arg)
 {
-	pin(pp.cpu);
+	bench_pin(pp.cpu);
 	for (uint64_t i = 0; i < pp.n; i++) {
 		/* Acquire/release: the other side's store is all we wait for. */
 		while (atomic_load_explicit(&pp.line, memory_order_acquire) !=
@@ -180,7 +168,7 @@ unix_rtt(const struct opts *o, size_t n)
 	socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
 	pid = fork();
 	if (pid == 0) {
-		pin(o->cpu_b);
+		bench_pin(o->cpu_b);
 		close(sv[0]);
 		while (recv(sv[1], msg, sizeof(msg), 0) > 0)
 			send(sv[1], msg, sizeof(msg), MSG_NOSIGNAL);
@@ -219,14 +207,15 @@ inproc_consumer(void *arg)
 	uint64_t done = 0, sum = 0;
 	uint32_t n;
 
-	pin(ip.cpu);
+	bench_pin(ip.cpu);
 	shm_ring_attach(&r, ip.ctl, ip.ents, 1024, sizeof(struct hgca_sqe));
 	while (done < ip.total) {
 		n = shm_ring_ready(&r, BATCH);
 		if (n == 0)
 			continue;
 		for (uint32_t i = 0; i < n; i++) {	/* as the daemon does */
-			memcpy(&copy, shm_ring_peek(&r, i), sizeof(copy));
+			memcpy(&copy, SHM_RING_ENTRY(&r, const struct hgca_sqe,
+						     r.head + i), sizeof(copy));
 			sum += copy.tag;
 		}
 		shm_ring_consume(&r, n);
@@ -256,8 +245,10 @@ inproc_throughput(const struct opts *o, uint64_t total)
 	while (sent < total) {
 		if (shm_ring_space(&r, BATCH, &space) < 0 || space < BATCH)
 			continue;
+		shm_ring_claim(&r, BATCH);	/* as the client does */
 		for (uint32_t i = 0; i < BATCH; i++) {
-			struct hgca_sqe *e = shm_ring_slot(&r, i);
+			struct hgca_sqe *e = SHM_RING_ENTRY(&r, struct hgca_sqe,
+							    r.tail + i);
 
 			memset((char *)e + 4, 0, sizeof(*e) - 4);
 			e->opcode = HGCA_OP_NOP;
@@ -273,34 +264,6 @@ inproc_throughput(const struct opts *o, uint64_t total)
 }
 
 /* ---- the daemon ---- */
-
-static pid_t
-start_hgcad(const struct opts *o, const char *dir, char *sock, size_t size)
-{
-	char conf[PATH_MAX], log[PATH_MAX];
-	FILE *f;
-	pid_t pid;
-
-	snprintf(sock, size, "%s/hgcad.sock", dir);
-	snprintf(conf, sizeof(conf), "%s/hgcad.conf", dir);
-	snprintf(log, sizeof(log), "%s/hgcad.log", dir);
-	f = fopen(conf, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "socket = %s\nspin_us = 1000\nlog_level = warning\n"
-		"region_size = 4M\n", sock);
-	fclose(f);
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		pin(o->cpu_b);
-		dup2(fd, STDERR_FILENO);
-		execl(o->hgcad, "hgcad", "-f", "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	return pid;
-}
 
 static int
 connect_retry(const char *sock, struct hgca **h)
@@ -379,10 +342,11 @@ ring_throughput(struct hgca *h, uint64_t total)
 
 /*
  * The two throughputs in alternating rounds, the best of each kept.  The
- * baseline's ring code is shm/ring.h's, as the transport's: filled, then
- * published; stamps polled with prefetch (its fastest way: putting each
- * entry with its stamp at once lets the consumer chase the producer line
- * by line, several times slower here).
+ * baseline's ring code is shm/ring.h's, as the transport's: a batch's
+ * lines claimed, filled, then published; stamps polled with prefetch;
+ * entries addressed by their type (its fastest way: putting each entry
+ * with its stamp at once lets the consumer chase the producer line by
+ * line, several times slower here).
  */
 static void
 throughputs(const struct opts *o, struct hgca *h, uint64_t nput, double *tin,
@@ -405,8 +369,8 @@ throughputs(const struct opts *o, struct hgca *h, uint64_t nput, double *tin,
 	printf("  %-38s %9.3g %9.3g %6.2f\n", "best of each", *tin, *tring,
 	       *tring / *tin);
 	printf("  (SPSC baseline: the transport's own shm/ring.h, 64-byte "
-	       "descriptors,\n   filled then published, stamps polled with "
-	       "prefetch, each copied out)\n");
+	       "descriptors,\n   lines claimed, filled then published, stamps "
+	       "polled with prefetch,\n   each copied out)\n");
 }
 
 /* ---- system calls, counted from outside ---- */
@@ -503,30 +467,11 @@ count_syscalls(enum counter k, pid_t daemon, struct hgca *h, size_t n,
 /* ---- main ---- */
 
 static void
-find_hgcad(struct opts *o)
-{
-	char exe[PATH_MAX];
-	ssize_t n;
-	struct stat st;
-
-	if (getenv("HGCAD")) {
-		snprintf(o->hgcad, sizeof(o->hgcad), "%s", getenv("HGCAD"));
-		return;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	snprintf(o->hgcad, sizeof(o->hgcad), "%s/../daemon/hgcad",
-		 dirname(exe));
-	if (stat(o->hgcad, &st) < 0)
-		snprintf(o->hgcad, sizeof(o->hgcad), "daemon/hgcad");
-}
-
-static void
 parse_args(int argc, char **argv, struct opts *o)
 {
 	o->cpu_a = 0;
 	o->cpu_b = 1;
-	find_hgcad(o);
+	bench_hgcad_path(o->hgcad, sizeof(o->hgcad));
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			o->quick = true;
@@ -588,9 +533,11 @@ main(int argc, char **argv)
 	nput = o.quick ? 4000000 : 20000000;
 	if (!mkdtemp(dir))
 		return 1;
-	pin(o.cpu_a);
+	bench_pin(o.cpu_a);
 	calibrate();
-	daemon = start_hgcad(&o, dir, sock, sizeof(sock));
+	daemon = bench_hgcad_start(o.hgcad, dir, "spin_us = 1000\n"
+				   "log_level = warning\nregion_size = 4M\n",
+				   o.cpu_b, sock, sizeof(sock));
 	if (daemon < 0 || connect_retry(sock, &h) < 0) {
 		fprintf(stderr, "ring: cannot start %s\n", o.hgcad);
 		return 1;

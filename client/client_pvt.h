@@ -26,15 +26,27 @@
  * processed; the descriptor's tag on the wire is (generation << 32 | slot
  * index), and the caller's tag is kept here.  The library's own
  * synchronous requests (SLOT_SYNC) never reach the caller; the caller's
- * (SLOT_USER) go to the stash when processed and are handed out by
- * hgca_reap() and hgca_wait().
+ * (SLOT_USER, SLOT_LEAN) go to the stash when processed and are handed out
+ * by hgca_reap() and hgca_wait().  A SLOT_LEAN request (a NOP) holds
+ * nothing but its tag: its completion is handed out from the slot's hot
+ * half alone.
  */
-enum slot_kind { SLOT_FREE = 0, SLOT_USER = 1, SLOT_SYNC = 2 };
+enum slot_kind { SLOT_FREE = 0, SLOT_USER = 1, SLOT_SYNC = 2, SLOT_LEAN = 3 };
 
-struct client_slot {
+/*
+ * What every completion reads, 16 bytes, four to a line, in an array of
+ * its own: a NOP's prep writes it in one store and its completion reads
+ * one line, where the whole slot would spread the requests in flight over
+ * twice the cache.
+ */
+struct client_slot_hot {
 	uint64_t tag;			/* the caller's */
-	uint32_t gen;
-	uint8_t kind;			/* enum slot_kind */
+	uint32_t gen;			/* the wire tag's upper half */
+	uint32_t kind;			/* enum slot_kind */
+};
+
+/* The rest, which only SLOT_USER and SLOT_SYNC requests use. */
+struct client_slot {
 	bool done;			/* SLOT_SYNC: completion processed */
 	bool has_ext;			/* holds staging extent @ext */
 	uint32_t ext;
@@ -96,12 +108,19 @@ struct hgca {
 	uint32_t inflight;		/* the caller's, published, not yet
 					 * handed out (in the ring or stash) */
 	struct shm_spin spin;
+	struct client_slot_hot *hot;	/* [entries] */
 	struct client_slot *slots;	/* [entries] */
-	/* The free slots' indices, a stack: [0, entries - slots_used).  (Not
-	 * a list through the slots: each request would then wait for the
-	 * previous one's load of the next link.) */
-	uint32_t *free_ids;
+	/* The free slots, a stack: [0, entries - slots_used), each as the
+	 * wire tag its next request gets (its generation already moved on),
+	 * so a prep reads no slot.  (Not a list through the slots: each
+	 * request would then wait for the previous one's load of the next
+	 * link.) */
+	uint64_t *free_wire;
 	uint32_t slots_used;
+	/* How many requests this batch may hold (checked when its first was
+	 * prepared: ring space, requests in flight, free slots); a later
+	 * prep within it checks nothing else.  Reaping only adds room. */
+	uint32_t prep_room;
 	struct client_stage stg;
 	struct hgca_completion *stash;	/* [entries] processed, not reaped */
 	uint32_t shead, stail;		/* free-running */
@@ -121,59 +140,72 @@ struct client_slot *client_slot_get(struct hgca *h, enum slot_kind kind,
 /* Give a slot back (and its staging extent). */
 void client_slot_put(struct hgca *h, struct client_slot *s);
 
-/* gen, kind, done and has_ext, written as one word. */
-struct client_slot_word {
-	uint32_t gen;
-	uint8_t kind;
-	bool done, has_ext;
-	uint8_t pad;
-};
-_Static_assert(offsetof(struct client_slot, kind) ==
-	       offsetof(struct client_slot, gen) + 4 &&
-	       offsetof(struct client_slot, done) ==
-	       offsetof(struct client_slot, gen) + 5 &&
-	       offsetof(struct client_slot, has_ext) ==
-	       offsetof(struct client_slot, gen) + 6 &&
-	       offsetof(struct client_slot, ext) >=
-	       offsetof(struct client_slot, gen) + 8, "the slot's word");
+/* The slot's index and its hot half's second word, from a wire tag. */
+static inline uint32_t
+client_wire_slot(uint64_t wire)
+{
+	return (uint32_t)wire;
+}
+
+static inline uint64_t
+client_wire_word(uint64_t wire, enum slot_kind kind)
+{
+	return wire >> 32 | (uint64_t)kind << 32;
+}
+
+/* Take the free slot on top of the stack for a request of @kind; its wire
+ * tag.  The caller checked that one is free. */
+static inline uint64_t
+client_slot_pop(struct hgca *h, enum slot_kind kind, uint64_t tag)
+{
+	uint64_t wire = h->free_wire[h->lo.entries - 1 - h->slots_used++];
+	struct client_slot_hot *hs = &h->hot[client_wire_slot(wire)];
+	struct client_slot_hot v = { tag, (uint32_t)(wire >> 32), kind };
+
+	memcpy(hs, &v, sizeof(v));	/* one store */
+	return wire;
+}
 
 /*
- * client_slot_get() inline, for the requests of the hot path.  A slot is
- * not zeroed whole: a request's stores wait in the store buffer behind
- * the ring's lines, so it makes three (the tag, one word for gen, kind,
- * done and has_ext, the count).  A free slot keeps out and stats NULL
- * (client_slot_free()); what they and has_ext guard (out_*, stats_*, ext)
- * and the results (res, val: written when the completion is processed)
- * are left as they were.
+ * client_slot_get() inline, for the requests of the hot path.  A slot's
+ * cold half is not zeroed: a free slot keeps out and stats NULL and
+ * has_ext false (client_slot_free()); what they guard (out_*, stats_*,
+ * ext) and the results (res, val: written when the completion is
+ * processed) are left as they were.
  */
 static inline struct client_slot *
 client_slot_take(struct hgca *h, enum slot_kind kind, uint64_t tag,
 		 uint64_t *wire_tag)
 {
-	struct client_slot_word w = { .kind = (uint8_t)kind };
 	struct client_slot *s;
-	uint32_t i;
 
 	if (h->slots_used >= h->lo.entries)
 		return NULL;
-	i = h->free_ids[h->lo.entries - 1 - h->slots_used++];
-	s = &h->slots[i];
-	w.gen = s->gen + 1;
-	memcpy(&s->gen, &w, sizeof(w));
-	s->tag = tag;
-	*wire_tag = (uint64_t)w.gen << 32 | i;
+	*wire_tag = client_slot_pop(h, kind, tag);
+	s = &h->slots[client_wire_slot(*wire_tag)];
+	s->done = false;
 	return s;
+}
+
+/* Give back the slot that @wire names: the next request in it gets the
+ * next generation. */
+static inline void
+client_slot_push(struct hgca *h, uint64_t wire)
+{
+	h->hot[client_wire_slot(wire)].kind = SLOT_FREE;
+	h->free_wire[h->lo.entries - h->slots_used--] = wire + (1ull << 32);
 }
 
 /* client_slot_put() of a slot that holds no staging, inline. */
 static inline void
 client_slot_free(struct hgca *h, struct client_slot *s)
 {
+	uint32_t i = (uint32_t)(s - h->slots);
+
 	s->has_ext = false;
-	s->kind = SLOT_FREE;
 	if (s->out || s->stats)	/* free slots keep them NULL */
 		s->out = s->stats = NULL;
-	h->free_ids[h->lo.entries - h->slots_used--] = (uint32_t)(s - h->slots);
+	client_slot_push(h, (uint64_t)h->hot[i].gen << 32 | i);
 }
 
 /*

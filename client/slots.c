@@ -22,17 +22,19 @@ client_tables_init(struct hgca *h)
 {
 	uint32_t n = h->lo.entries;
 
+	h->hot = aligned_alloc(64, n * sizeof(*h->hot));
 	h->slots = calloc(n, sizeof(*h->slots));
-	h->free_ids = calloc(n, sizeof(*h->free_ids));
+	h->free_wire = calloc(n, sizeof(*h->free_wire));
 	h->stash = calloc(n, sizeof(*h->stash));
 	h->stg.qcap = 2 * n + 4;	/* one per slot, plus skipped ends */
 	h->stg.q = calloc(h->stg.qcap, sizeof(*h->stg.q));
-	if (!h->slots || !h->free_ids || !h->stash || !h->stg.q) {
+	if (!h->hot || !h->slots || !h->free_wire || !h->stash || !h->stg.q) {
 		client_tables_fini(h);
 		return -ENOMEM;
 	}
+	memset(h->hot, 0, n * sizeof(*h->hot));	/* all SLOT_FREE */
 	for (uint32_t i = 0; i < n; i++)	/* slot 0 on top */
-		h->free_ids[i] = n - 1 - i;
+		h->free_wire[i] = n - 1 - i;
 	h->slots_used = 0;
 	h->stg.size = h->lo.stage_size;
 	return 0;
@@ -41,14 +43,16 @@ client_tables_init(struct hgca *h)
 void
 client_tables_fini(struct hgca *h)
 {
+	free(h->hot);
 	free(h->slots);
-	free(h->free_ids);
+	free(h->free_wire);
 	free(h->stash);
 	free(h->stg.q);
 	free(h->seqs.key);
 	free(h->seqs.model);
+	h->hot = NULL;
 	h->slots = NULL;
-	h->free_ids = NULL;
+	h->free_wire = NULL;
 	h->stash = NULL;
 	h->stg.q = NULL;
 	h->seqs.key = NULL;
@@ -179,35 +183,117 @@ struct sink {
 	uint32_t room, n;
 };
 
-static int
+/* Where the next caller's completion goes. */
+static inline struct hgca_completion *
+sink_next(struct hgca *h, struct sink *k)
+{
+	if (k->n < k->room)
+		return &k->out[k->n++];
+	/* The stash's size is a power of two (the ring's). */
+	return &h->stash[h->stail++ & (h->lo.entries - 1)];
+}
+
+/* A completion that process_lean() did not take: a SLOT_USER or SLOT_SYNC
+ * request's, or one that names no request. */
+static __attribute__((noinline)) int
 process_one(struct hgca *h, const struct hgca_cqe *cqe, struct sink *k)
 {
-	uint32_t i = (uint32_t)cqe->tag;
-	struct client_slot *s = i < h->lo.entries ? &h->slots[i] : NULL;
-	struct hgca_completion *c;
+	uint32_t i = client_wire_slot(cqe->tag);
+	const struct client_slot_hot *hs = i < h->lo.entries ? &h->hot[i] : NULL;
+	struct client_slot *s = hs ? &h->slots[i] : NULL;
 
-	if (!s || s->kind == SLOT_FREE || s->gen != (uint32_t)(cqe->tag >> 32) ||
-	    s->done)
+	if (!hs || hs->kind == SLOT_FREE || hs->gen != (uint32_t)(cqe->tag >> 32) ||
+	    (hs->kind == SLOT_SYNC && s->done))
 		return client_fail(h, -EPROTO);	/* names no request */
 	if (cqe->res == 0 && (s->out || s->stats))
 		copy_out(h, s);
-	if (s->kind == SLOT_SYNC) {	/* client_call reads and frees it */
+	if (hs->kind == SLOT_SYNC) {	/* client_call reads and frees it */
 		s->res = cqe->res;
 		s->val[0] = cqe->val[0];
 		s->val[1] = cqe->val[1];
 		s->done = true;
 		return 0;
 	}
-	if (k->n < k->room)
-		c = &k->out[k->n++];
-	else	/* the stash's size is a power of two (the ring's) */
-		c = &h->stash[h->stail++ & (h->lo.entries - 1)];
-	completion_set(c, s->tag, cqe);
+	completion_set(sink_next(h, k), hs->tag, cqe);
 	if (s->has_ext)
 		client_slot_put(h, s);
 	else
 		client_slot_free(h, s);
 	return 0;
+}
+
+/* Is the slot's hot half @word (its generation and kind)? */
+static inline bool
+hot_is(const struct client_slot_hot *hs, uint64_t word)
+{
+	uint64_t w;
+
+	memcpy(&w, &hs->gen, sizeof(w));	/* gen, kind: one load */
+	return w == word;
+}
+
+/*
+ * Hand out the NOPs' completions from @n on (their slots hold only the
+ * caller's tag), up to the first other one or @max, with the views of the
+ * ring, the stash, the slots and the sink kept in registers: nothing in
+ * this loop calls out, and the caller's stores may alias h's counters, so
+ * those are written back at the end.  Entries are addressed by their
+ * type (esize is a variable: a multiply).  Returns where it stopped.
+ */
+static inline uint32_t
+process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
+	     uint32_t max, uint32_t pub, struct sink *k)
+{
+	struct client_slot_hot *hot = h->hot;
+	struct hgca_completion *stash = h->stash, *out = k->out;
+	uint64_t *free_wire = h->free_wire;
+	uint32_t entries = h->lo.entries, used = h->slots_used, kn = k->n;
+	uint32_t stail = h->stail, room = k->room, head = cq->head;
+
+	for (; n < max; n++) {
+		const struct hgca_cqe *cqe = SHM_RING_ENTRY(cq, const struct
+							    hgca_cqe, head + n);
+		uint64_t wire;
+		uint32_t i;
+
+		/* Pairs with the release in shm_ring_put_n() (daemon). */
+		if (shm_load_acquire(&cqe->stamp) != head + n + 1)
+			break;
+		wire = cqe->tag;
+		i = client_wire_slot(wire);
+		if (i >= entries ||
+		    !hot_is(&hot[i], client_wire_word(wire, SLOT_LEAN)))
+			break;
+		if (n + cq->ahead < pub)
+			__builtin_prefetch(SHM_RING_ENTRY(cq, const struct hgca_cqe,
+							  head + n + cq->ahead));
+		/* The stash's size is a power of two (the ring's). */
+		completion_set(kn < room ? &out[kn++] :
+			       &stash[stail++ & (entries - 1)], hot[i].tag, cqe);
+		hot[i].kind = SLOT_FREE;
+		free_wire[entries - used--] = wire + (1ull << 32);
+	}
+	h->slots_used = used;
+	h->stail = stail;
+	k->n = kn;
+	return n;
+}
+
+/* Process up to @max completions: runs of NOPs' in process_lean(), any
+ * other in process_one().  Returns how many, the error in *@rc. */
+static inline uint32_t
+process_run(struct hgca *h, const struct shm_ring *cq, uint32_t max,
+	    uint32_t pub, struct sink *k, int *rc)
+{
+	uint32_t n = 0;
+
+	while ((n = process_lean(h, cq, n, max, pub, k)) < max &&
+	       shm_ring_ready_at(cq, n)) {
+		*rc = process_one(h, shm_ring_peek(cq, n++), k);
+		if (*rc < 0)	/* consumed: the handle is failed anyway */
+			break;
+	}
+	return n;
 }
 
 /*
@@ -234,10 +320,7 @@ process(struct hgca *h, uint32_t want, struct sink *k)
 	}
 	/* Read in place: the daemon is trusted, and stamped entries stay
 	 * as they are until consumed. */
-	for (n = 0; n < max && rc == 0 && shm_ring_ready_at(&cq, n); n++) {
-		shm_ring_prefetch(&cq, n, pub);
-		rc = process_one(h, shm_ring_peek(&cq, n), k);
-	}
+	n = process_run(h, &cq, max, pub, k, &rc);
 	if (n)	/* an empty look writes nothing into the region */
 		shm_ring_consume(&h->cq, n);
 	return rc < 0 ? rc : (int)n;
@@ -426,7 +509,7 @@ client_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *tmpl,
 	}
 	memcpy((char *)sqe + sizeof(sqe->stamp), (char *)tmpl +
 	       sizeof(tmpl->stamp), sizeof(*sqe) - sizeof(sqe->stamp));
-	sqe->tag = (uint64_t)s->gen << 32 | i;
+	sqe->tag = (uint64_t)h->hot[i].gen << 32 | i;
 	shm_ring_publish(&h->sq, 1);
 	shm_bell_ring(&h->sq.ctl->bell);
 	while (!s->done && rc == 0)

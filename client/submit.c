@@ -14,6 +14,8 @@
 #include "client/client_pvt.h"
 #include "shm/bell.h"
 
+#define PREP_CLAIM 32	/* descriptor lines claimed at a batch's start */
+
 int
 client_prep_check(struct hgca *h)
 {
@@ -51,70 +53,100 @@ _Static_assert(sizeof(struct hgca_nop) == 32 &&
  * a store waits for its line's transfer to us, and the fewer store-buffer
  * entries a line takes, the more lines' transfers overlap.  The payload's
  * first 32 bytes are struct hgca_nop's, field for field (its reserved
- * word was checked to be zero).
+ * word was checked to be zero); NULL: all zero.
  */
 static inline __attribute__((always_inline)) void
-nop_fill(struct hgca_sqe *sqe, uint64_t tag, const struct hgca_nop *nop)
+nop_fill(struct hgca_sqe *sqe, uint64_t wire, const struct hgca_nop *nop)
 {
-	uint8_t head[4] = { HGCA_OP_NOP, (nop->len ? HGCA_NOP_F_SUM : 0) |
-			    (nop->delay_us ? HGCA_NOP_F_DELAY : 0), 0, 0 };
+	static const struct hgca_nop zero;
+	uint8_t head[4] = { HGCA_OP_NOP, 0, 0, 0 };
 
+	if (nop)
+		head[1] = (nop->len ? HGCA_NOP_F_SUM : 0) |
+			  (nop->delay_us ? HGCA_NOP_F_DELAY : 0);
 	memcpy(&sqe->opcode, head, sizeof(head));	/* opcode .. rsvd0 */
-	sqe->tag = tag;
-	memcpy(&sqe->u.nop, nop, sizeof(*nop));
+	sqe->tag = wire;
+	memcpy(&sqe->u.nop, nop ? nop : &zero, sizeof(*nop));
 	memset(sqe->u.nop.rsvd, 0, sizeof(sqe->u.nop.rsvd));
 }
 
-/* hgca_nop_prep() once the region's state is known to allow it: the
- * checks of client_prep_check() but that one, and the descriptor written
- * in place (client_sqe_next() would zero it first). */
-static inline __attribute__((always_inline)) int
-nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
+/*
+ * How many requests the batch may hold, from what is known without a
+ * look at the daemon's head: each needs a descriptor slot, a place among
+ * the requests in flight and a slot (the checks of client_prep_check() and
+ * client_sqe_next(), in terms of h->prepared).  Reaping only adds room,
+ * and any other request prepared meanwhile takes one of each, so the
+ * count holds until the batch is published.
+ */
+static void
+room_update(struct hgca *h)
 {
-	static const struct hgca_nop zero;
-	uint32_t space;
-	uint64_t wire = 0;
+	uint32_t e = h->lo.entries;
+	uint32_t room = e - (h->sq.tail - h->sq.head);
 
-	if (!nop)
-		nop = &zero;
-	if (h->err)
-		return h->err;
+	if (e - h->inflight < room)
+		room = e - h->inflight;
+	if (e - h->slots_used + h->prepared < room)
+		room = e - h->slots_used + h->prepared;
+	h->prep_room = room;
+}
+
+/* hgca_nop_prep() when the batch's room is not known to allow it: the
+ * first request of a batch (it also reads the region's state; later ones
+ * need not, hgca_submit() reads it again), or the room spent. */
+static __attribute__((noinline)) int
+nop_prep_slow(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
+{
+	uint32_t space;
+	int rc = h->prepared == 0 ? client_usable(h) : h->err;
+
+	if (rc < 0)
+		return rc;
 	if (h->inflight + h->prepared >= h->lo.entries ||
 	    h->slots_used >= h->lo.entries)
 		return -EAGAIN;
-	if (!nop_ok(h, nop))
+	if (nop && !nop_ok(h, nop))
 		return -EINVAL;
 	if (shm_ring_space(&h->sq, h->prepared + 1, &space) < 0)
 		return client_fail(h, -EPROTO);	/* the daemon broke the ring */
 	if (space < h->prepared + 1)	/* consumed any moment now */
 		return -EAGAIN;
-	client_slot_take(h, SLOT_USER, tag, &wire);
-	nop_fill(shm_ring_slot(&h->sq, h->prepared), wire, nop);
+	room_update(h);
+	/* At a batch's start, its descriptors' lines, all at once (each
+	 * one's stores would otherwise wait in the store buffer for its line
+	 * in turn, and hgca_submit()'s fence for the last). */
+	if (h->prepared == 0)
+		shm_ring_claim(&h->sq, h->prep_room < PREP_CLAIM ?
+			       h->prep_room : PREP_CLAIM);
+	nop_fill(shm_ring_slot(&h->sq, h->prepared),
+		 client_slot_pop(h, SLOT_LEAN, tag), nop);
 	h->prepared++;
 	return 0;
 }
 
-/* The first request of a batch also reads the region's state (later
- * ones need not: hgca_submit() reads it again). */
-static __attribute__((noinline)) int
-nop_prep_first(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
-{
-	int rc = client_usable(h);
-
-	return rc < 0 ? rc : nop_prep(h, tag, nop);
-}
-
-/* Kept free of calls on its way, so that it needs no stack frame: every
- * store a request makes waits in the store buffer behind the ring's
- * lines. */
+/*
+ * Within the batch's room a NOP takes a slot (one store) and writes its
+ * descriptor, nothing more: kept free of calls on its way, so that it
+ * needs no stack frame, since every store a request makes waits in the
+ * store buffer behind the ring's lines.
+ */
 int
 hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 {
+	struct hgca_sqe *sqe;
+	uint32_t p;
+
 	if (!h)
 		return -EINVAL;
-	if (h->prepared == 0)
-		return nop_prep_first(h, tag, nop);
-	return nop_prep(h, tag, nop);
+	p = h->prepared;
+	if (p == 0 || p >= h->prep_room || h->err)
+		return nop_prep_slow(h, tag, nop);
+	if (nop && !nop_ok(h, nop))
+		return -EINVAL;
+	sqe = SHM_RING_ENTRY(&h->sq, struct hgca_sqe, h->sq.tail + p);
+	nop_fill(sqe, client_slot_pop(h, SLOT_LEAN, tag), nop);
+	h->prepared = p + 1;
+	return 0;
 }
 
 int

@@ -118,12 +118,17 @@ client_cq_credit(struct client *c, uint32_t want, uint32_t *credit)
 
 	pthread_mutex_lock(&c->cq_lock);
 	rc = shm_ring_space(&c->cq, want + pend, &space);
+	if (rc == 0) {
+		space = space > pend ? space - pend : 0;
+		*credit = space < want ? space : want;
+		/* A batch's completion lines, asked for now: they arrive
+		 * while its requests are dispatched, not one at a time as
+		 * they are written (and the unlock after waits for none). */
+		if (*credit > 1)
+			shm_ring_claim(&c->cq, pend + *credit);
+	}
 	pthread_mutex_unlock(&c->cq_lock);
-	if (rc < 0)
-		return rc;
-	space = space > pend ? space - pend : 0;
-	*credit = space < want ? space : want;
-	return 0;
+	return rc;
 }
 
 /* Copy @n completions in, each stamped as it is written, and publish
@@ -131,9 +136,7 @@ client_cq_credit(struct client *c, uint32_t want, uint32_t *credit)
 static void
 cq_write(struct client *c, const struct hgca_cqe *cqe, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++)
-		shm_ring_put(&c->cq, i, &cqe[i], sizeof(cqe[i]));
-	shm_ring_advance(&c->cq, n);
+	shm_ring_put_n(&c->cq, cqe, n, sizeof(*cqe));
 }
 
 void

@@ -123,7 +123,8 @@ client_range_ok(const struct client *c, uint64_t off, uint64_t len)
 
 /*
  * client_cq_credit - descriptors the poller may consume now (@want at
- * most) so that every one has a completion slot.  0 or -EPROTO (the
+ * most) so that every one has a completion slot; for more than one, the
+ * slots' lines are asked for (shm_ring_claim()).  0 or -EPROTO (the
  * client moved its completion head backwards or past the tail).
  */
 int client_cq_credit(struct client *c, uint32_t want, uint32_t *credit);

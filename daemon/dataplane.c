@@ -71,16 +71,20 @@ count(_Atomic uint64_t *v, uint64_t n)
 			      memory_order_relaxed);
 }
 
-/* Copy descriptor @i into private memory, check it and dispatch it. */
-static enum op_verdict
-dispatch_one(struct client *c, uint32_t i, struct hgca_cqe *cqe)
+/* Copy descriptor @i (of the view @sq) into private memory, check it and
+ * dispatch it. */
+static inline enum op_verdict
+dispatch_one(struct client *c, const struct shm_ring *sq, uint32_t i,
+	     struct hgca_cqe *cqe)
 {
 	struct hgca_sqe sqe;
 	const char *why = "";
 	enum op_verdict v;
 
-	/* A private copy first: the client may rewrite the slot. */
-	memcpy(&sqe, shm_ring_peek(&c->sq, i), sizeof(sqe));
+	/* A private copy first: the client may rewrite the slot.  (Its
+	 * address from its type: esize is a variable, a multiply.) */
+	memcpy(&sqe, SHM_RING_ENTRY(sq, const struct hgca_sqe, sq->head + i),
+	       sizeof(sqe));
 	v = ops_dispatch(c, &sqe, cqe, &why);
 	if (v == OP_VIOLATION)
 		client_quarantine(c, why);
@@ -109,19 +113,22 @@ static uint32_t
 take_batch(struct poller *p, struct client *c, uint32_t max,
 	   struct hgca_cqe *done)
 {
+	/* A private copy of the view: the completions' stores may alias
+	 * the client's, so the loop keeps this one in registers. */
+	const struct shm_ring sq = c->sq;
 	uint32_t n = 0, ndone = 0, pub = 0;
 	/* More than one ready: a batch, whose tail bounds the prefetch.  (A
 	 * lone request reads no tail: one line transfer less.) */
-	bool batch = max > 1 && shm_ring_ready_at(&c->sq, 1);
+	bool batch = max > 1 && shm_ring_ready_at(&sq, 1);
 	enum op_verdict v;
 
-	while (n < max && shm_ring_ready_at(&c->sq, n)) {
+	while (n < max && shm_ring_ready_at(&sq, n)) {
 		/* Look at the tail again when the prefetch would pass it: a
 		 * cache hit until the client moves it. */
-		if (batch && pub < max && n + c->sq.ahead >= pub)
-			pub = shm_ring_published(&c->sq, max);
-		shm_ring_prefetch(&c->sq, n, pub);
-		v = dispatch_one(c, n, &done[ndone]);
+		if (batch && pub < max && n + sq.ahead >= pub)
+			pub = shm_ring_published(&sq, max);
+		shm_ring_prefetch(&sq, n, pub);
+		v = dispatch_one(c, &sq, n, &done[ndone]);
 		if (v == OP_VIOLATION)
 			break;
 		ndone += v == OP_DONE;
@@ -146,7 +153,10 @@ service(struct poller *p, struct client *c)
 
 	if (!client_serving(c) || !shm_ring_ready_at(&c->sq, 0))
 		return 0;
-	if (client_cq_credit(c, BATCH, &credit) < 0) {
+	/* A lone request asks for one completion slot: no lines claimed
+	 * for a batch that is not there. */
+	if (client_cq_credit(c, shm_ring_ready_at(&c->sq, 1) ? BATCH : 1,
+			     &credit) < 0) {
 		client_quarantine(c, "completion head moved backwards or "
 				  "past the tail");
 		return 0;

@@ -19,7 +19,8 @@
  * Producer: shm_ring_space(), fill shm_ring_slot(r, 0..n-1) (never its
  * first four bytes, the stamp), then shm_ring_publish(r, n); or, when the
  * entries are ready at once, shm_ring_put() each (contents and stamp in
- * one pass over its line) and shm_ring_advance(r, n).  Consumer:
+ * one pass over its line) and shm_ring_advance(r, n), or shm_ring_put_n()
+ * for an array of them.  Consumer:
  * shm_ring_ready(), copy shm_ring_peek(r, 0..n-1), then shm_ring_consume().
  *
  * -EPROTO means the peer moved an index backwards or past capacity: only
@@ -72,6 +73,11 @@ shm_ring_at(const struct shm_ring *r, uint32_t index)
 	return r->ents + (size_t)(index & r->mask) * r->esize;
 }
 
+/* shm_ring_at() for a caller that knows the entry's type: no multiply by
+ * the entry size, a variable of the view. */
+#define SHM_RING_ENTRY(r, type, index) \
+	((type *)(void *)(r)->ents + ((index) & (r)->mask))
+
 static inline _Atomic uint32_t *
 shm_ring_stamp(const struct shm_ring *r, uint32_t index)
 {
@@ -100,6 +106,29 @@ shm_ring_space(struct shm_ring *r, uint32_t want, uint32_t *space)
 	}
 	*space = r->mask + 1 - used;
 	return 0;
+}
+
+/*
+ * shm_ring_claim - ask for the lines of the @n slots past the tail for
+ * writing, all at once (the caller knows them free: shm_ring_space()), so
+ * that filling them later does not wait for each line in turn, nor a
+ * fence for the last.  A hint: it changes nothing the peer can see.
+ */
+static inline void
+shm_ring_claim(const struct shm_ring *r, uint32_t n)
+{
+	uint32_t step = r->esize < 64 ? 64 / r->esize : 1;
+
+	for (uint32_t i = 0; i < n; i += step) {
+		const char *p = (const char *)shm_ring_at(r, r->tail + i);
+#if defined(__x86_64__)
+		/* In asm: GCC drops a write prefetch for a target without
+		 * prefetchw (CPUs older than it take it for a NOP). */
+		__asm__ __volatile__("prefetchw %0" : : "m"(*p));
+#else
+		__builtin_prefetch(p, 1);
+#endif
+	}
 }
 
 /* Slot @i past the tail (not yet published); its first 4 bytes are the
@@ -145,14 +174,45 @@ shm_ring_advance(struct shm_ring *r, uint32_t n)
 	shm_store_release(&r->ctl->tail, r->tail);
 }
 
-/* Make @n written slots visible: stamp each, then move the tail. */
+/*
+ * shm_ring_put() of @n entries from @src (an array of @size-byte
+ * entries), then shm_ring_advance().  The view is kept in locals: the
+ * copies into shared memory may alias it, and would otherwise make every
+ * entry reload it.
+ */
+static inline __attribute__((always_inline)) void
+shm_ring_put_n(struct shm_ring *r, const void *src, uint32_t n, size_t size)
+{
+	unsigned char *ents = r->ents;
+	uint32_t t = r->tail, mask = r->mask;
+
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned char *e = ents + (size_t)((t + i) & mask) * size;
+
+		memcpy(e + 4, (const unsigned char *)src + i * size + 4,
+		       size - 4);
+		/* Pairs with the acquire in shm_ring_ready_at(): the contents
+		 * are visible before the stamp is. */
+		shm_store_release((_Atomic uint32_t *)e, t + i + 1);
+	}
+	shm_ring_advance(r, n);
+}
+
+/* Make @n written slots visible: stamp each, then move the tail.  (The
+ * view in locals: a stamp's store may alias it.) */
 static inline void
 shm_ring_publish(struct shm_ring *r, uint32_t n)
 {
-	for (uint32_t i = 0; i < n; i++, r->tail++)
+	unsigned char *ents = r->ents;
+	uint32_t t = r->tail, mask = r->mask, esize = r->esize;
+
+	for (uint32_t i = 0; i < n; i++)
 		/* Pairs with the acquire in shm_ring_ready(): the entry's
 		 * contents are visible before its stamp is. */
-		shm_store_release(shm_ring_stamp(r, r->tail), r->tail + 1);
+		shm_store_release((_Atomic uint32_t *)
+				  (ents + (size_t)((t + i) & mask) * esize),
+				  t + i + 1);
+	r->tail = t + n;
 	/* Pairs with the acquire in shm_ring_check_tail() and in drain
 	 * checks: every stamp is visible before the tail is. */
 	shm_store_release(&r->ctl->tail, r->tail);

@@ -2,8 +2,8 @@
  * transport_nop - requests and completions through the daemon: echoed
  * values and tags, checksums of random staging data, batches, delayed
  * (asynchronous) completions out of order, error completions, the in-flight
- * limit, waits that time out, and millions of requests across the ring
- * index wrap.
+ * limit (for single requests and within one batch), waits that time out,
+ * and millions of requests across the ring index wrap.
  */
 #include "config.h"
 
@@ -156,19 +156,30 @@ check_errors(void)
 	   "then the slow one arrives (%d)", r3, r4, r5, r8, t0 / 1e3, r6, r7);
 }
 
-static void
-check_inflight_limit(void)
+/* A second handle, with a 64-entry ring; NULL (a failed test) if none. */
+static struct hgca *
+small_handle(void)
 {
 	struct hgca_connect_opts o = { .entries = 64, .region_size = 2 << 20 };
-	struct hgca_nop slow = { .delay_us = 20000 };
-	struct hgca_completion c[64];
 	struct hgca *s;
-	int full = 0, rc, got, again;
 
 	if (hgca_connect_with(d.sock, &o, &s) < 0) {
 		ok(false, "second handle");
-		return;
+		return NULL;
 	}
+	return s;
+}
+
+static void
+check_inflight_limit(void)
+{
+	struct hgca_nop slow = { .delay_us = 20000 };
+	struct hgca_completion c[64];
+	struct hgca *s = small_handle();
+	int full = 0, rc, got, again;
+
+	if (!s)
+		return;
 	for (int i = 0; i < 64; i++)
 		full += hgca_nop_submit(s, i, &slow) == 0;
 	rc = hgca_nop_submit(s, 64, NULL);
@@ -177,6 +188,44 @@ check_inflight_limit(void)
 	ok(full == 64 && rc == -EAGAIN && got == 64 && again == 0,
 	   "64 in flight fill a 64-entry ring: the next gets %d; after "
 	   "reaping %d, submitting works again (%d)", rc, got, again);
+	hgca_disconnect(s);
+}
+
+/*
+ * One batch, unpublished, larger than what the ring has room for: preps
+ * stop with -EAGAIN where the requests in flight leave no room, go on
+ * once they are reaped, stop again at the ring's size, and the whole
+ * batch then completes in order.
+ */
+static void
+check_batch_room(void)
+{
+	struct hgca_nop slow = { .delay_us = 20000 };
+	struct hgca_completion c[64];
+	struct hgca *s = small_handle();
+	int n1 = 0, n2 = 0, e1, e2, got, sub, got2, order = 0;
+
+	if (!s)
+		return;
+	for (int i = 0; i < 40; i++)
+		hgca_nop_submit(s, i, &slow);
+	while (n1 < 100 && hgca_nop_prep(s, 100 + (uint64_t)n1, NULL) == 0)
+		n1++;
+	e1 = hgca_nop_prep(s, 999, NULL);
+	got = hgca_wait(s, c, 40, 64, 5000);
+	while (n2 < 100 &&
+	       hgca_nop_prep(s, 100 + (uint64_t)(n1 + n2), NULL) == 0)
+		n2++;
+	e2 = hgca_nop_prep(s, 999, NULL);
+	sub = hgca_submit(s);
+	got2 = hgca_wait(s, c, 64, 64, 5000);
+	for (int i = 0; i < got2; i++)
+		order += c[i].tag == 100 + (uint64_t)i && c[i].res == 0;
+	ok(n1 == 24 && e1 == -EAGAIN && got == 40 && n2 == 40 &&
+	   e2 == -EAGAIN && sub == 64 && got2 == 64 && order == 64,
+	   "a batch beside 40 in flight takes %d, then %d; after reaping %d "
+	   "it takes %d more, then %d; %d published, %d reaped, %d in order",
+	   n1, e1, got, n2, e2, sub, got2, order);
 	hgca_disconnect(s);
 }
 
@@ -227,6 +276,7 @@ main(void)
 	check_delayed();
 	check_errors();
 	check_inflight_limit();
+	check_batch_room();
 	check_millions();
 	hgca_disconnect(h);
 out:
