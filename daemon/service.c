@@ -116,7 +116,7 @@ svc_config_defaults(struct svc_config *c)
 	memset(c, 0, sizeof(*c));
 	c->mem_bytes = (int64_t)1 << 30;
 	c->page = ATTN_PAGE_DEFAULT;
-	c->chunk_pages = 64;
+	c->chunk_pages = SVC_CHUNK_PAGES;
 	strcpy(c->policy, "full");
 	c->quota.kv_bytes = (int64_t)1 << 30;
 	c->quota.seqs = 1024;

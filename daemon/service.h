@@ -50,6 +50,7 @@ extern "C" {
 #define SVC_MAX_HEADS 1024	/* Hq */
 #define SVC_MAX_BATCH 1024	/* sequences per attend */
 #define SVC_POLICY_MAX 64	/* bytes of a policy string, NUL included */
+#define SVC_CHUNK_PAGES 64	/* chunk_pages's default */
 
 /* ---- configuration -------------------------------------------------- */
 
