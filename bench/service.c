@@ -65,6 +65,9 @@
 #define SHORT_CTX 2048
 #define BLK 4096		/* tokens of the random block reused */
 #define WINDOW 1024		/* the model's dense window, tokens */
+/* How often a client waiting for its turn looks (not timed): seldom, so
+ * that idle clients do not preempt the threads being measured. */
+#define IDLE_US 2000
 #define MAXCL 4
 #define TOK_BYTES (HKV * D * 2)	/* one token of one layer, K or V */
 
@@ -432,7 +435,7 @@ client_main(const struct opts *o, const char *sock, int idx)
 		int n = 0;
 
 		while (atomic_load(&bd->round) == round)
-			usleep(200);
+			usleep(IDLE_US);
 		round = atomic_load(&bd->round);
 		if (round < 0)
 			break;
@@ -495,7 +498,7 @@ long_main(const char *sock)
 	while (!atomic_load(&bd->long_stop) && rc == 0) {
 		if (atomic_load(&bd->long_pause) && inflight == 0) {
 			atomic_store(&bd->long_running, 0);
-			usleep(200);
+			usleep(IDLE_US);
 			continue;
 		}
 		while (inflight < 2 && rc == 0 && !atomic_load(&bd->long_pause)) {
