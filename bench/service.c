@@ -560,15 +560,19 @@ static struct {
 } hg;
 
 /* A fresh directory for the daemon's socket, config and log: under
- * $TMPDIR when a socket path there fits, else /tmp.  0 or -1 (said). */
+ * $TMPDIR when a socket path there fits and it is usable, else under /tmp.
+ * 0 or -1 (said). */
 static int
 make_dir(char *dir, size_t size)
 {
 	const char *tmp = getenv("TMPDIR");
 
-	if (!tmp || *tmp != '/' || strlen(tmp) > 64)
-		tmp = "/tmp";
-	snprintf(dir, size, "%s/hgca-bench-XXXXXX", tmp);
+	if (tmp && *tmp == '/' && strlen(tmp) <= 64) {
+		snprintf(dir, size, "%s/hgca-bench-XXXXXX", tmp);
+		if (mkdtemp(dir))
+			return 0;
+	}
+	snprintf(dir, size, "/tmp/hgca-bench-XXXXXX");
 	if (mkdtemp(dir))
 		return 0;
 	fprintf(stderr, "service: cannot create %s: %s\n", dir, strerror(errno));
