@@ -4,10 +4,10 @@
  *
  *   1. read bandwidth: W threads streaming a 1 GiB buffer (the ceiling);
  *   2. the paged engine in-process: W threads, one decode step of one
- *      Llama-3-8B-like layer (Hq 32, Hkv 8, d 128, bf16) at 32K tokens per
- *      call, policy full, over LAYERS layers of pages in turn (8: 1 GiB,
- *      4x this machine's 260 MiB LLC; --quick 4: 512 MiB), a token
- *      appended per step;
+ *      Llama-3-8B-like layer (Hq 32, Hkv 8, d 128, bf16) at 32K tokens,
+ *      policy full, over LAYERS layers of pages in turn (8: 1 GiB, 4x a
+ *      260 MiB LLC; --quick 4: 512 MiB), a token appended per step, cut
+ *      into the same tasks as hgcad's (see engine_pool);
  *   3. the same through hgcad (W workers) from 1, 2 and 4 client processes
  *      at once, each with its own LAYERS layers: per layer a token append
  *      and an attend, both synchronous;
