@@ -10,10 +10,17 @@
  *   bound    stepping back to back (GAP 0), S still cannot take more than
  *            about twice L's bytes: its credit is what L was served since
  *            its previous wake-up.
+ * And the workers run at the configured niceness (worker_nice), which
+ * svc_create checks.
  */
 #include "config.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "daemon/sched.h"
 #include "tests/ref64.h"
@@ -126,6 +133,59 @@ stepping(int gap, int stasks, uint64_t scost, struct run *r)
 	sched_fini(&s);
 }
 
+/* Threads of this process at niceness @nice (field 19 of their stat). */
+static int
+threads_at(int nice)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char path[300], buf[1024], *p;
+		FILE *f;
+		long v = 0;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
+		if (e->d_name[0] == '.' || !(f = fopen(path, "r")))
+			continue;
+		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		/* After ") ": state, then fields 4..19; nice is field 19. */
+		for (int i = 0; p && i < 17; i++)
+			p = strchr(p + 1, ' ');
+		if (p && sscanf(p + 1, "%ld", &v) == 1 && v == nice)
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void
+niceness(void)
+{
+	struct svc_config c;
+	struct svc *s = NULL;
+	int before = threads_at(7), err;
+
+	svc_config_defaults(&c);
+	c.workers = 3;
+	c.mem_bytes = 8 << 20;
+	c.worker_nice = 20;
+	ok(svc_create(&s, &c) == -EINVAL, "worker_nice 20: -EINVAL");
+	c.worker_nice = 7;
+	err = svc_create(&s, &c);
+	/* Each worker sets its own as it starts: give them 5 s to. */
+	for (int i = 0; i < 500 && !err && threads_at(7) < before + 3; i++)
+		usleep(10000);
+	ok(!err && threads_at(7) == before + 3,
+	   "worker_nice 7: %d of the 3 workers run at niceness 7",
+	   err ? -1 : threads_at(7) - before);
+	if (!err)
+		svc_destroy(s);
+}
+
 int
 main(void)
 {
@@ -152,5 +212,6 @@ main(void)
 	   "as plain fair queueing gives too); a step "
 	   "waited for %.1f MiB of long tasks at most", r.s_bytes / mib,
 	   r.l_bytes / mib, r.l_most / mib);
+	niceness();
 	return done_testing();
 }
