@@ -4,10 +4,10 @@
  *
  *   1. read bandwidth: W threads streaming a 1 GiB buffer (the ceiling);
  *   2. the paged engine in-process: W threads, one decode step of one
- *      Llama-3-8B-like layer (Hq 32, Hkv 8, d 128, bf16) at 32K tokens per
- *      call, policy full, over LAYERS layers of pages in turn (8: 1 GiB,
- *      4x this machine's 260 MiB LLC; --quick 4: 512 MiB), a token
- *      appended per step;
+ *      Llama-3-8B-like layer (Hq 32, Hkv 8, d 128, bf16) at 32K tokens,
+ *      policy full, over LAYERS layers of pages in turn (8: 1 GiB, 4x a
+ *      260 MiB LLC; --quick 4: 512 MiB), a token appended per step, cut
+ *      into the same tasks as hgcad's (see engine_pool);
  *   3. the same through hgcad (W workers) from 1, 2 and 4 client processes
  *      at once, each with its own LAYERS layers: per layer a token append
  *      and an attend, both synchronous;
@@ -22,7 +22,12 @@
  * Prints a table, then `result service_overhead`, `service_bw_ratio` and
  * `fair_latency_ratio` lines.
  *
- * usage: bench/service [--quick] [--workers W] [--hgcad PATH]
+ * usage: bench/service [--quick] [--workers W] [--chunk PAGES]
+ *                      [--only through|fair] [--hgcad PATH]
+ *
+ * --chunk sets hgcad's chunk_pages (and the baseline's tasks alike);
+ * --only runs parts 1-3 or part 4 alone.  hgcad is $HGCAD, --hgcad, or
+ * the one built beside this program.
  */
 #include "config.h"
 
@@ -48,6 +53,7 @@
 #include "attn/rng.h"
 #include "bench/common.h"
 #include "client/hgca.h"
+#include "daemon/service.h"	/* SVC_CHUNK_PAGES: the baseline chunks alike */
 
 #define HQ 32
 #define HKV 8
@@ -58,11 +64,16 @@
 #define LONG_CTX 131072
 #define SHORT_CTX 2048
 #define BLK 4096		/* tokens of the random block reused */
+#define WINDOW 1024		/* the model's dense window, tokens */
+/* How often a client waiting for its turn looks (not timed): seldom, so
+ * that idle clients do not preempt the threads being measured. */
+#define IDLE_US 2000
 #define MAXCL 4
 #define TOK_BYTES (HKV * D * 2)	/* one token of one layer, K or V */
 
 struct opts {
 	bool quick;
+	bool through, fair;	/* the parts to run */
 	int workers, layers, steps, fair_steps, reps;
 	int chunk;		/* chunk_pages of the daemon, 0 = its default */
 	char hgcad[PATH_MAX];
@@ -142,15 +153,42 @@ head_append(struct head_pages *hp, int h, int64_t n)
 	}
 }
 
+/*
+ * The baseline runs a step as hgcad does: the token appended first (the
+ * poller's part), then the layer's (KV head, chunk) tasks cut as the
+ * daemon cuts them (sparse pages chunk_pages at a time, then the dense
+ * window), taken in the same order by whichever thread is free, each into
+ * its own partial with row stats; the thread that finishes a head's last
+ * chunk merges its chunks in order.  Only the transport and the scheduler
+ * are left out.
+ */
+/* The client processes forked later never touch the baseline's memory:
+ * not shared with them, its huge pages are not split by copy-on-write when
+ * the baseline appends. */
+static void
+dont_fork(void *p, size_t bytes)
+{
+	size_t huge = (size_t)2 << 20;
+
+	(void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_DONTFORK);
+}
+
 struct engine_pool {
-	int threads, layers;
+	int threads, layers, chunk;
 	struct head_pages *hp;		/* [layers][HKV] */
 	char *mem;			/* their pages, bench_alloc'd */
 	size_t bytes;
 	pthread_barrier_t go, done;
-	int layer;			/* the step's layer */
 	bool stop;
 	struct attn_engine *e[64];
+	/* The step: layer, tasks, partials. */
+	int layer, ntasks, nch;
+	int64_t sparse, visible;	/* pages, the same for every head */
+	_Atomic int next;		/* first task not taken */
+	_Atomic int left[HKV];		/* chunks of each head not done */
+	float *po, *plse;		/* [task][GQ][D], [task][GQ] */
+	struct attn_row_stats *pst;	/* [task][GQ] */
+	float out[HQ * D];
 };
 
 struct eng_arg {
@@ -158,31 +196,65 @@ struct eng_arg {
 	int t;
 };
 
+/* Plans the step at p->layer: the window as kv_window_first has it. */
+static void
+engine_plan(struct engine_pool *p)
+{
+	int64_t len = p->hp[p->layer * HKV].len;
+	int64_t full = len / PG, wp = WINDOW / PG;
+
+	p->visible = (len + PG - 1) / PG;
+	p->sparse = full > wp ? full - wp : 0;
+	p->nch = (int)((p->sparse + p->chunk - 1) / p->chunk) + 1;
+	p->ntasks = HKV * p->nch;
+	atomic_store(&p->next, 0);
+	for (int h = 0; h < HKV; h++)
+		atomic_store(&p->left[h], p->nch);
+}
+
+/* Task @t: chunk t % nch of head t / nch. */
+static void
+engine_task(struct engine_pool *p, struct attn_engine *e, int t)
+{
+	static const struct attn_policy full = { .kind = ATTN_POLICY_FULL };
+	int h = t / p->nch, c = t % p->nch;
+	struct head_pages *hp = &p->hp[p->layer * HKV + h];
+	int64_t from = c * (int64_t)p->chunk, to = from + p->chunk;
+	struct attn_query q = { .q = qry + h * GQ * D, .L = 1, .G = GQ, .d = D,
+				.pos = hp->len - 1, .scale = 1.0f / sqrtf(D) };
+	float *o = p->po + (size_t)t * GQ * D, *lse = p->plse + (size_t)t * GQ;
+
+	if (c == p->nch - 1) {
+		from = p->sparse;
+		to = p->visible;
+	} else if (to > p->sparse) {
+		to = p->sparse;
+	}
+	attn_paged_partial(e, &q, hp->pg + from, (int)(to - from), &full, o,
+			   lse, p->pst + (size_t)t * GQ);
+	if (atomic_fetch_sub(&p->left[h], 1) != 1)
+		return;
+	o = p->po + (size_t)h * p->nch * GQ * D;
+	lse = p->plse + (size_t)h * p->nch * GQ;
+	for (int i = 1; i < p->nch; i++)
+		attn_merge_into(GQ, D, o, lse, o + (size_t)i * GQ * D,
+				lse + (size_t)i * GQ);
+	memcpy(p->out + h * GQ * D, o, GQ * D * sizeof(float));
+}
+
 static void *
 engine_thread(void *arg)
 {
 	struct eng_arg *a = arg;
 	struct engine_pool *p = a->p;
-	static const struct attn_policy full = { .kind = ATTN_POLICY_FULL };
-	float o[GQ * D], lse[GQ];
+	int t;
 
 	for (;;) {
 		pthread_barrier_wait(&p->go);
 		if (p->stop)
 			break;
-		for (int h = a->t; h < HKV; h += p->threads) {
-			struct head_pages *hp = &p->hp[p->layer * HKV + h];
-			struct attn_query q = { .q = qry + h * GQ * D, .L = 1,
-						.G = GQ, .d = D,
-						.pos = hp->len - 1,
-						.scale = 1.0f / sqrtf(D) };
-
-			head_append(hp, h, 1);
-			q.pos = hp->len - 1;
-			attn_paged_partial(p->e[a->t], &q, hp->pg,
-					   (int)((hp->len + PG - 1) / PG), &full,
-					   o, lse, NULL);
-		}
+		while ((t = atomic_fetch_add(&p->next, 1)) < p->ntasks)
+			engine_task(p, p->e[a->t], t);
 		pthread_barrier_wait(&p->done);
 	}
 	return NULL;
@@ -193,14 +265,20 @@ engine_start(const struct opts *o, struct engine_pool *p, pthread_t *th,
 	     struct eng_arg *args)
 {
 	int64_t cap = CTX + (o->reps + 1) * (o->steps + 1) + PG;
-
 	size_t per = (size_t)(cap / PG + 1) * slot_bytes();
 
-	*p = (struct engine_pool){ .threads = o->workers, .layers = o->layers };
+	size_t ntasks = HKV * (size_t)(cap / PG / o->chunk + 3);
+
+	*p = (struct engine_pool){ .threads = o->workers, .layers = o->layers,
+				   .chunk = o->chunk };
 	p->hp = calloc((size_t)o->layers * HKV, sizeof(*p->hp));
+	p->po = malloc(ntasks * GQ * D * sizeof(float));
+	p->plse = malloc(ntasks * GQ * sizeof(float));
+	p->pst = malloc(ntasks * GQ * sizeof(*p->pst));
 	/* Huge pages where the kernel allows, as hgcad's pools ask for. */
 	p->mem = bench_alloc(per * (size_t)o->layers * HKV, o->workers);
 	p->bytes = per * (size_t)o->layers * HKV;
+	dont_fork(p->mem, p->bytes);
 	for (int i = 0; i < o->layers * HKV; i++) {
 		p->hp[i].cap = cap;
 		p->hp[i].mem = p->mem + per * (size_t)i;
@@ -217,7 +295,7 @@ engine_start(const struct opts *o, struct engine_pool *p, pthread_t *th,
 }
 
 /* One round: a warm-up step, then @o->steps steps over every layer.
- * Seconds per layer-step. */
+ * Seconds per layer-step, the append included as in the service's. */
 static double
 engine_round(const struct opts *o, struct engine_pool *p)
 {
@@ -226,8 +304,11 @@ engine_round(const struct opts *o, struct engine_pool *p)
 
 	for (int s = -1; s < o->steps; s++)
 		for (int l = 0; l < o->layers; l++) {
-			p->layer = l;
 			t0 = bench_now();
+			p->layer = l;
+			for (int h = 0; h < HKV; h++)
+				head_append(&p->hp[l * HKV + h], h, 1);
+			engine_plan(p);
 			pthread_barrier_wait(&p->go);
 			pthread_barrier_wait(&p->done);
 			if (s >= 0) {
@@ -251,6 +332,9 @@ engine_stop(const struct opts *o, struct engine_pool *p, pthread_t *th)
 		free(p->hp[i].pg);
 	free(p->mem);
 	free(p->hp);
+	free(p->po);
+	free(p->plse);
+	free(p->pst);
 }
 
 /* ---- 3 and 4. clients of hgcad ---------------------------------------- */
@@ -274,7 +358,7 @@ model_seq(struct hgca *h, int layers, uint32_t *model, uint32_t *seq)
 {
 	struct hgca_model m = { .layers = (uint32_t)layers, .hq = HQ,
 				.hkv = HKV, .d = D,
-				.kv_dtype = HGCA_DTYPE_BF16, .window = 1024,
+				.kv_dtype = HGCA_DTYPE_BF16, .window = WINDOW,
 				.page = PG, .policy = "full" };
 	int rc = hgca_model_declare(h, &m, model);
 
@@ -320,30 +404,50 @@ connect_retry(const char *sock, struct hgca **h)
 	return rc;
 }
 
+/* Connects, opens a sequence of a @layers-layer model and appends
+ * @tokens to each layer; on failure says which step failed, for @who. */
+static int
+client_setup(const char *sock, int layers, int64_t tokens, const char *who,
+	     struct hgca **h, uint32_t *model, uint32_t *seq)
+{
+	const char *what = "connect to";
+	int rc = connect_retry(sock, h);
+
+	if (rc == 0) {
+		what = "open a model and a sequence on";
+		rc = model_seq(*h, layers, model, seq);
+	}
+	for (int l = 0; l < layers && rc == 0; l++) {
+		what = "append its context on";
+		rc = fill(*h, *seq, l, tokens);
+	}
+	if (rc) {
+		fprintf(stderr, "service: %s: cannot %s %s: %s\n", who, what,
+			sock, strerror(-rc));
+		atomic_fetch_add(&bd->failed, 1);
+	}
+	return rc;
+}
+
 /* A throughput client: @layers layers of CTX tokens, then rounds. */
 static int
 client_main(const struct opts *o, const char *sock, int idx)
 {
 	struct hgca *h;
 	uint32_t model, seq;
-	int rc, round = 0;
+	int rc = 0, round = 0;
+	char who[32];
 
-	rc = connect_retry(sock, &h);
-	rc = rc ? rc : model_seq(h, o->layers, &model, &seq);
-	for (int l = 0; l < o->layers && rc == 0; l++)
-		rc = fill(h, seq, l, CTX - 1);
-	if (rc) {
-		fprintf(stderr, "service: client %d: %s\n", idx, strerror(-rc));
-		atomic_fetch_add(&bd->failed, 1);
+	snprintf(who, sizeof(who), "client %d", idx);
+	if (client_setup(sock, o->layers, CTX - 1, who, &h, &model, &seq))
 		return 1;
-	}
 	atomic_fetch_add(&bd->ready, 1);
 	for (;;) {
 		double t0, t = 0;
 		int n = 0;
 
 		while (atomic_load(&bd->round) == round)
-			usleep(200);
+			usleep(IDLE_US);
 		round = atomic_load(&bd->round);
 		if (round < 0)
 			break;
@@ -399,19 +503,14 @@ long_main(const char *sock)
 	uint32_t model, seq;
 	int rc, inflight = 0, n;
 
-	rc = connect_retry(sock, &h);
-	rc = rc ? rc : model_seq(h, 1, &model, &seq);
-	rc = rc ? rc : fill(h, seq, 0, LONG_CTX);
-	if (rc) {
-		fprintf(stderr, "service: long client: %s\n", strerror(-rc));
-		atomic_fetch_add(&bd->failed, 1);
+	if ((rc = client_setup(sock, 1, LONG_CTX, "long client", &h, &model,
+			       &seq)))
 		return 1;
-	}
 	atomic_fetch_add(&bd->ready, 1);
 	while (!atomic_load(&bd->long_stop) && rc == 0) {
 		if (atomic_load(&bd->long_pause) && inflight == 0) {
 			atomic_store(&bd->long_running, 0);
-			usleep(200);
+			usleep(IDLE_US);
 			continue;
 		}
 		while (inflight < 2 && rc == 0 && !atomic_load(&bd->long_pause)) {
@@ -467,59 +566,166 @@ short_steps(struct hgca *h, uint32_t model, uint32_t seq, int steps,
 
 /* ---- the daemon ---- */
 
-static pid_t
-start_hgcad(const struct opts *o, const char *dir, char *sock, size_t size)
-{
-	char conf[PATH_MAX], log[PATH_MAX];
-	FILE *f;
+static struct {
 	pid_t pid;
+	char log[PATH_MAX];
+} hg;
 
-	snprintf(sock, size, "%s/hgcad.sock", dir);
-	snprintf(conf, sizeof(conf), "%s/hgcad.conf", dir);
-	snprintf(log, sizeof(log), "%s/hgcad.log", dir);
-	f = fopen(conf, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "socket = %s\nlog_level = warning\nworkers = %d\n"
-		"memory_budget = %dG\nquota_kv_bytes = %dG\n", sock, o->workers,
-		MAXCL * o->layers / 8 + 2, MAXCL * o->layers / 8 + 2);
-	if (o->chunk > 0)
-		fprintf(f, "chunk_pages = %d\n", o->chunk);
-	fclose(f);
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+/* A fresh directory for the daemon's socket, config and log: under
+ * $TMPDIR when a socket path there fits and it is usable, else under /tmp.
+ * 0 or -1 (said). */
+static int
+make_dir(char *dir, size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
 
-		dup2(fd, STDERR_FILENO);
-		execl(o->hgcad, "hgcad", "-f", "-c", conf, (char *)NULL);
-		_exit(127);
+	if (tmp && *tmp == '/' && strlen(tmp) <= 64) {
+		snprintf(dir, size, "%s/hgca-bench-XXXXXX", tmp);
+		if (mkdtemp(dir))
+			return 0;
 	}
-	return pid;
+	snprintf(dir, size, "/tmp/hgca-bench-XXXXXX");
+	if (mkdtemp(dir))
+		return 0;
+	fprintf(stderr, "service: cannot create %s: %s\n", dir, strerror(errno));
+	return -1;
 }
 
 static void
-find_hgcad(struct opts *o)
+show_log(void)
 {
-	char exe[PATH_MAX];
-	ssize_t n;
+	char line[512];
+	FILE *f = fopen(hg.log, "r");
+
+	if (!f)
+		return;
+	fprintf(stderr, "service: hgcad's log (%s):\n", hg.log);
+	while (fgets(line, sizeof(line), f))
+		fprintf(stderr, "  %s", line);
+	fclose(f);
+}
+
+/* 0 while hgcad runs; -1 once it has ended, after saying how. */
+static int
+hgcad_gone(void)
+{
+	int st;
+
+	if (hg.pid <= 0)
+		return -1;
+	if (waitpid(hg.pid, &st, WNOHANG) != hg.pid)
+		return 0;
+	hg.pid = 0;
+	if (WIFEXITED(st))
+		fprintf(stderr, "service: hgcad exited with status %d\n",
+			WEXITSTATUS(st));
+	else
+		fprintf(stderr, "service: hgcad killed by signal %d\n",
+			WTERMSIG(st));
+	show_log();
+	return -1;
+}
+
+/* Waits (10 s at most) for hgcad's socket: 0, or -1 after saying why. */
+static int
+wait_listening(const char *sock)
+{
 	struct stat st;
 
-	if (getenv("HGCAD")) {
-		snprintf(o->hgcad, sizeof(o->hgcad), "%s", getenv("HGCAD"));
-		return;
+	for (int i = 0; i < 1000; i++) {
+		if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+		if (hgcad_gone())
+			return -1;
+		usleep(10000);
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	snprintf(o->hgcad, sizeof(o->hgcad), "%s/../daemon/hgcad",
-		 dirname(exe));
-	if (stat(o->hgcad, &st) < 0)
-		snprintf(o->hgcad, sizeof(o->hgcad), "daemon/hgcad");
+	fprintf(stderr, "service: hgcad did not create %s within 10 s\n", sock);
+	show_log();
+	return -1;
+}
+
+/* Starts hgcad in @dir: 0 once it listens on @sock, or -1 (said). */
+static int
+start_hgcad(const struct opts *o, const char dir[static 128], char *sock,
+	    size_t size)
+{
+	char conf[PATH_MAX];
+	FILE *f;
+
+	snprintf(sock, size, "%s/hgcad.sock", dir);
+	snprintf(conf, sizeof(conf), "%s/hgcad.conf", dir);
+	snprintf(hg.log, sizeof(hg.log), "%s/hgcad.log", dir);
+	f = fopen(conf, "w");
+	if (!f) {
+		fprintf(stderr, "service: %s: %s\n", conf, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "socket = %s\nlog_level = warning\nworkers = %d\n"
+		"memory_budget = %dG\nquota_kv_bytes = %dG\nchunk_pages = %d\n",
+		sock, o->workers, MAXCL * o->layers / 8 + 2,
+		MAXCL * o->layers / 8 + 2, o->chunk);
+	fclose(f);
+	fflush(stdout);
+	hg.pid = fork();
+	if (hg.pid == 0) {
+		int fd = open(hg.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execl(o->hgcad, "hgcad", "-f", "-c", conf, (char *)NULL);
+		fprintf(stderr, "cannot run %s: %s\n", o->hgcad, strerror(errno));
+		_exit(127);
+	}
+	if (hg.pid < 0) {
+		fprintf(stderr, "service: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	return wait_listening(sock);
+}
+
+static void
+stop_hgcad(void)
+{
+	if (hg.pid <= 0)
+		return;
+	kill(hg.pid, SIGTERM);
+	waitpid(hg.pid, NULL, 0);
+	hg.pid = 0;
+}
+
+/*
+ * hgcad: $HGCAD or --hgcad if given, else the one built beside this
+ * program (../daemon/hgcad from its own directory, whatever the current
+ * one), made absolute.  Exits with a message when it is not there.
+ */
+static void
+find_hgcad(struct opts *o, const char *given)
+{
+	char exe[PATH_MAX], path[PATH_MAX];
+	ssize_t n;
+
+	if (given) {
+		snprintf(path, sizeof(path), "%s", given);
+	} else {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		snprintf(path, sizeof(path), "%s/../daemon/hgcad",
+			 n > 0 ? dirname(exe) : ".");
+	}
+	if (access(path, X_OK) < 0 || !realpath(path, o->hgcad)) {
+		fprintf(stderr, "service: no hgcad to run at %s (%s); build "
+			"daemon/hgcad in this build tree, or give --hgcad PATH "
+			"or HGCAD=PATH\n", path, strerror(errno));
+		exit(2);
+	}
 }
 
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
-	find_hgcad(o);
+	const char *hgcad = getenv("HGCAD");
+
+	o->through = o->fair = true;
 	o->workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
@@ -529,15 +735,23 @@ parse_args(int argc, char **argv, struct opts *o)
 		else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc)
 			o->chunk = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--hgcad") == 0 && i + 1 < argc)
-			snprintf(o->hgcad, sizeof(o->hgcad), "%s", argv[++i]);
+			hgcad = argv[++i];
+		else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc &&
+			 (strcmp(argv[i + 1], "through") == 0 ||
+			  strcmp(argv[i + 1], "fair") == 0))
+			o->fair = !(o->through = *argv[++i] == 't');
 		else {
 			fprintf(stderr, "usage: service [--quick] [--workers W] "
-				"[--chunk PAGES] [--hgcad PATH]\n");
+				"[--chunk PAGES] [--only through|fair] "
+				"[--hgcad PATH]\n");
 			exit(2);
 		}
 	}
+	find_hgcad(o, hgcad && *hgcad ? hgcad : NULL);
 	if (o->workers < 1 || o->workers > 64)
 		o->workers = 2;
+	if (o->chunk < 1)
+		o->chunk = SVC_CHUNK_PAGES;
 	/* 1 GiB of K+V per client (4x the LLC); --quick: 512 MiB (2x). */
 	o->layers = o->quick ? 4 : 8;
 	o->steps = o->quick ? 2 : 4;
@@ -608,6 +822,7 @@ throughput(const struct opts *o, const char *sock, struct through *r)
 	pthread_t th[64];
 	pid_t cl[MAXCL];
 
+	dont_fork(buf, gib);
 	engine_start(o, &p, th, args);
 	for (int i = 0; i < MAXCL; i++)
 		cl[i] = spawn(client_main, o, sock, i);
@@ -650,9 +865,8 @@ fairness(const struct opts *o, const char *sock, double *alone,
 	pid_t lng;
 	int rc;
 
-	if ((rc = connect_retry(sock, &h)) < 0 ||
-	    (rc = model_seq(h, 1, &model, &seq)) < 0 ||
-	    (rc = fill(h, seq, 0, SHORT_CTX)) < 0)
+	if ((rc = client_setup(sock, 1, SHORT_CTX, "short client", &h, &model,
+			       &seq)))
 		return rc;
 	atomic_store(&bd->ready, 0);
 	atomic_store(&bd->long_pause, 1);
@@ -680,16 +894,38 @@ fairness(const struct opts *o, const char *sock, double *alone,
 	return atomic_load(&bd->failed) ? -EIO : 0;
 }
 
+static void
+print_through(const struct opts *o, struct through *r)
+{
+	static const int ks[] = { 1, 2, 4 };
+	double gb = (double)CTX * TOK_BYTES * 2;
+	double bw = median(r->bw, o->reps), eng = median(r->eng, o->reps);
+
+	printf("  %-44s %8.2f GB/s\n", "read bandwidth (1 GiB, same threads)",
+	       bw / 1e9);
+	printf("  %-44s %8.3f ms  %6.2f GB/s  (%.2f of read bw)\n",
+	       "engine in-process, per layer-step", eng * 1e3, gb / eng / 1e9,
+	       gb / eng / bw);
+	for (int i = 0; i < 3; i++) {
+		int k = ks[i];
+		double st = median(r->step[k], o->reps);
+		double ag = median(r->agg[k], o->reps);
+
+		printf("  service, %d client%s per layer-step%s %8.3f ms  %6.2f "
+		       "GB/s  (%.2f of read bw)\n", k, k > 1 ? "s," : ", ",
+		       k > 1 ? " (mean)" : "       ", st * 1e3, ag / 1e9, ag / bw);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
-	static const int ks[] = { 1, 2, 4 };
 	struct opts o = { 0 };
 	struct through r;
-	char dir[] = "/tmp/hgca-bench-XXXXXX", sock[PATH_MAX], cmd[PATH_MAX + 16];
-	double gb = (double)CTX * TOK_BYTES * 2, bw, eng, alone = NAN;
-	double beside = NAN, fair = NAN, overhead, bw_ratio;
-	pid_t daemon;
+	char dir[128], sock[PATH_MAX], cmd[sizeof(dir) + 16];
+	double gb = (double)CTX * TOK_BYTES * 2, alone = NAN, beside = NAN;
+	double fair = NAN;
+	bool up;
 
 	parse_args(argc, argv, &o);
 	make_block();
@@ -701,57 +937,50 @@ main(int argc, char **argv)
 	       "Hkv %d, d %d, bf16 KV,\npages of %d), %d-token context, policy "
 	       "full (exact), %d threads / workers,\n%d layers per client (%.2f "
 	       "GiB of K+V each, read in turn), %d steps x %d repetitions,\n"
-	       "chunk_pages %s\n\n", o.quick ? " --quick" : "", HQ, HKV, D, PG,
-	       CTX, o.workers, o.layers, o.layers * gb / (1 << 30), o.steps,
-	       o.reps, o.chunk ? "as given" : "the daemon's default");
+	       "chunk_pages %d (hgcad's and the baseline's tasks)\nhgcad: %s\n\n",
+	       o.quick ? " --quick" : "", HQ, HKV, D, PG, CTX, o.workers,
+	       o.layers, o.layers * gb / (1 << 30), o.steps, o.reps, o.chunk,
+	       o.hgcad);
 	fflush(stdout);
-	if (!mkdtemp(dir) || (daemon = start_hgcad(&o, dir, sock,
-						   sizeof(sock))) < 0) {
-		fprintf(stderr, "service: cannot start %s\n", o.hgcad);
+	if (make_dir(dir, sizeof(dir)) < 0)
 		return 1;
-	}
-	throughput(&o, sock, &r);
-	if (!atomic_load(&bd->failed) &&
+	up = start_hgcad(&o, dir, sock, sizeof(sock)) == 0;
+	if (up && o.through)
+		throughput(&o, sock, &r);
+	if (up && o.fair && !atomic_load(&bd->failed) &&
 	    fairness(&o, sock, &alone, &beside, &fair) < 0)
 		atomic_fetch_add(&bd->failed, 1);
-	kill(daemon, SIGTERM);
-	waitpid(daemon, NULL, 0);
+	if (up && atomic_load(&bd->failed))
+		up = hgcad_gone() == 0;	/* says why if it died */
+	stop_hgcad();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "service: could not remove %s\n", dir);
-	if (atomic_load(&bd->failed)) {
-		fprintf(stderr, "service: a client failed (see above)\n");
+	if (!up || atomic_load(&bd->failed)) {
+		fprintf(stderr, "service: %s\n", up ? "a client failed (see above)"
+			: "hgcad could not serve the clients (see above)");
 		return 1;
 	}
-	bw = median(r.bw, o.reps);
-	eng = median(r.eng, o.reps);
-	overhead = median(r.overhead, o.reps);
-	bw_ratio = median(r.bw_ratio, o.reps);
-	printf("  %-44s %8.2f GB/s\n", "read bandwidth (1 GiB, same threads)",
-	       bw / 1e9);
-	printf("  %-44s %8.3f ms  %6.2f GB/s  (%.2f of read bw)\n",
-	       "engine in-process, per layer-step", eng * 1e3, gb / eng / 1e9,
-	       gb / eng / bw);
-	for (int i = 0; i < 3; i++) {
-		int k = ks[i];
-		double st = median(r.step[k], o.reps), ag = median(r.agg[k], o.reps);
-
-		printf("  service, %d client%s per layer-step%s %8.3f ms  %6.2f "
-		       "GB/s  (%.2f of read bw)\n", k, k > 1 ? "s," : ", ",
-		       k > 1 ? " (mean)" : "       ", st * 1e3, ag / 1e9, ag / bw);
+	if (o.through)
+		print_through(&o, &r);
+	if (o.fair) {
+		printf("  %-44s %8.3f ms  (append %.3f ms)\n",
+		       "short client (2K) step, alone", alone * 1e3,
+		       fair_app[0] * 1e3);
+		printf("  %-44s %8.3f ms  (append %.3f ms; %.0f long attends)\n",
+		       "short client step beside a 128K client", beside * 1e3,
+		       fair_app[1] * 1e3, bd->long_done);
 	}
-	printf("  %-44s %8.3f ms  (append %.3f ms)\n",
-	       "short client (2K) step, alone", alone * 1e3, fair_app[0] * 1e3);
-	printf("  %-44s %8.3f ms  (append %.3f ms; %.0f long attends)\n",
-	       "short client step beside a 128K client", beside * 1e3,
-	       fair_app[1] * 1e3, bd->long_done);
 	printf("\n(medians over the repetitions; a layer-step is a token "
 	       "appended and attention\n at one layer, both synchronous; the "
 	       "aggregate is the sum of the clients' K+V\n bytes per second, "
 	       "side by side; ratios are taken per repetition, then the\n "
 	       "median)\n");
-	printf("result service_overhead %.3f\n", overhead);
-	printf("result service_bw_ratio %.3f\n", bw_ratio);
-	printf("result fair_latency_ratio %.2f\n", fair);
+	if (o.through) {
+		printf("result service_overhead %.3f\n", median(r.overhead, o.reps));
+		printf("result service_bw_ratio %.3f\n", median(r.bw_ratio, o.reps));
+	}
+	if (o.fair)
+		printf("result fair_latency_ratio %.2f\n", fair);
 	return 0;
 }

@@ -64,19 +64,29 @@ job_cost(const struct sched_job *j)
  * (at most SCHED_WAKE_CREDIT bytes): then it starts that request's cost
  * earlier, so that a decode step of a short context runs ahead of a
  * backlogged client's next tasks instead of alternating with them (as a
- * waking task gets a bounded credit in CFS).  A large request gets none,
- * so a long-context client that refills its queue never jumps ahead of
- * waiting short ones; the lag granted is one small request per wake-up.
+ * waking task gets a bounded credit in CFS).  The credit is also bounded by
+ * what the other queues were served since this one last woke, whether or
+ * not it was still ahead then: a client that submits a step, waits for it
+ * and submits the next (its queue empties in between) keeps running its
+ * steps ahead while the others are served at least as much in between,
+ * and can never run ahead by more than they got.  A large request gets
+ * none, so a long-context client that refills its queue never jumps ahead
+ * of waiting short ones.
  */
 static void
 active_add(struct sched *s, struct sched_queue *q, const struct sched_job *j)
 {
-	double credit = job_cost(j);
+	uint64_t others = s->started - q->started;
+	double credit = job_cost(j), earned = (double)(others - q->woke_others);
 
+	q->woke_others = others;
 	if (credit > SCHED_WAKE_CREDIT)
 		credit = 0;
-	if (q->vtime < s->vmin - credit)
-		q->vtime = s->vmin - credit;
+	if (credit > earned)
+		credit = earned;
+	if (q->vtime < s->vmin)
+		q->vtime = s->vmin;
+	q->vtime -= credit;
 	q->next_active = s->active;
 	s->active = q;
 	q->active = true;

@@ -10,10 +10,15 @@
  * virtual time of the busy queues, so idle time earns no credit -- except
  * that a small request (at most SCHED_WAKE_CREDIT bytes) that wakes it runs
  * ahead by its own cost, so that a short decode step goes before a
- * backlogged client's next tasks instead of alternating with them.  A
- * short request therefore waits for at most one task of each other busy
- * client, however long their contexts.  Queues are bounded by their owners
- * (the in-flight quota): nothing here grows without limit.
+ * backlogged client's next tasks instead of alternating with them.  That
+ * credit is bounded by the bytes the other queues were served since the
+ * queue last woke, so a client stepping synchronously (its queue empties
+ * between steps) runs each step ahead while the others still get at least
+ * as much between its steps, and never more ahead than they got.  A short
+ * request therefore waits for the tasks already running, then for at most
+ * its own bytes of others' tasks, however long their contexts.  Queues are
+ * bounded by their owners (the in-flight quota): nothing here grows
+ * without limit.
  *
  * Locking: one mutex, sched.lock, protects every queue, job and counter
  * below; workers sleep on a condition variable under it.  It is taken
@@ -69,6 +74,7 @@ struct sched_queue {
 	int running;		/* tasks on workers */
 	double vtime;
 	uint64_t started;	/* estimated bytes of tasks started */
+	uint64_t woke_others;	/* others' bytes started, at the last wake-up */
 	struct svc_sched_stats st;
 };
 

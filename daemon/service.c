@@ -116,7 +116,8 @@ svc_config_defaults(struct svc_config *c)
 	memset(c, 0, sizeof(*c));
 	c->mem_bytes = (int64_t)1 << 30;
 	c->page = ATTN_PAGE_DEFAULT;
-	c->chunk_pages = 64;
+	c->chunk_pages = SVC_CHUNK_PAGES;
+	c->worker_nice = SVC_WORKER_NICE;
 	strcpy(c->policy, "full");
 	c->quota.kv_bytes = (int64_t)1 << 30;
 	c->quota.seqs = 1024;
@@ -151,7 +152,8 @@ svc_config_check(const struct svc_config *c)
 	struct attn_policy p;
 	int nodes = c->nodes > 0 ? c->nodes : 1;
 
-	if (c->workers < 0 || c->workers > 1024 || c->nodes < 0 ||
+	if (c->workers < 0 || c->workers > 1024 || c->worker_nice < 0 ||
+	    c->worker_nice > 19 || c->nodes < 0 ||
 	    c->nodes > 1024 || c->mem_bytes < (int64_t)KV_SLAB_BYTES * nodes ||
 	    c->chunk_pages < 1 ||
 	    attn_layout_check(&lo) || !memchr(c->policy, 0, sizeof(c->policy)) ||
@@ -213,6 +215,7 @@ svc_reload(struct svc *s, const struct svc_config *c, unsigned *fixed)
 	f |= c->mem_bytes != s->cfg.mem_bytes ? SVC_CFG_MEM : 0;
 	f |= c->nodes != s->cfg.nodes ? SVC_CFG_NODES : 0;
 	f |= c->page != s->cfg.page ? SVC_CFG_PAGE : 0;
+	f |= c->worker_nice != s->cfg.worker_nice ? SVC_CFG_NICE : 0;
 	pthread_mutex_unlock(&s->lock);
 	if (fixed)
 		*fixed = f;
@@ -307,7 +310,8 @@ svc_create(struct svc **out, const struct svc_config *cfg)
 		goto out_kv;
 	pthread_mutex_init(&s->lock, NULL);
 	n = cfg->workers ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-	err = workers_start(&s->workers, &s->sched, n > 0 ? n : 1);
+	err = workers_start(&s->workers, &s->sched, n > 0 ? n : 1,
+			    cfg->worker_nice);
 	if (err)
 		goto out_sched;
 	*out = s;

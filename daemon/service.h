@@ -50,6 +50,12 @@ extern "C" {
 #define SVC_MAX_HEADS 1024	/* Hq */
 #define SVC_MAX_BATCH 1024	/* sequences per attend */
 #define SVC_POLICY_MAX 64	/* bytes of a policy string, NUL included */
+#define SVC_CHUNK_PAGES 64	/* chunk_pages's default */
+/* worker_nice's default.  A positive niceness makes the workers' bulk work
+ * yield the CPU at once to the pollers and clients, whose short bursts gate
+ * every request (on 2 busy cores: shorter steps beside a long client, a
+ * little less throughput). */
+#define SVC_WORKER_NICE 0
 
 /* ---- configuration -------------------------------------------------- */
 
@@ -71,6 +77,7 @@ struct svc_uid_quota {
  */
 struct svc_config {
 	int workers;		/* worker threads, 1..1024; 0 = online CPUs */
+	int worker_nice;	/* their niceness, 0..19 (SVC_WORKER_NICE) */
 	int64_t mem_bytes;	/* KV pool memory over all nodes */
 	int nodes;		/* pools, one per node 0..nodes-1; 0 = one
 				 * pool not bound to any node */
@@ -90,6 +97,7 @@ struct svc_config {
 #define SVC_CFG_MEM 0x2
 #define SVC_CFG_NODES 0x4
 #define SVC_CFG_PAGE 0x8
+#define SVC_CFG_NICE 0x10
 
 /* Defaults: 0 workers (= online CPUs), 1 GiB, one unbound pool, pages of
  * ATTN_PAGE_DEFAULT, tasks of 64 pages, policy "full", quota 1 GiB /

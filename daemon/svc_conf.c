@@ -33,6 +33,7 @@ svc_conf_defaults(struct svc_settings *s)
 	}
 
 INT_SETTER(workers, workers, 0, 1024)
+INT_SETTER(worker_nice, worker_nice, 0, 19)
 INT_SETTER(numa_nodes, nodes, 0, 1024)
 INT_SETTER(chunk_pages, chunk_pages, 1, 1u << 20)
 
@@ -179,6 +180,7 @@ set_quota_uid(void *obj, const char *v, char *err, size_t errlen)
 
 const struct conf_key svc_conf_keys[] = {
 	{ "workers", set_workers },
+	{ "worker_nice", set_worker_nice },
 	{ "numa_nodes", set_numa_nodes },
 	{ "memory_budget", set_memory_budget },
 	{ "page_size", set_page_size },
@@ -221,11 +223,12 @@ void
 svc_conf_fixed_names(unsigned fixed, char *buf, size_t len)
 {
 	static const char *const names[] = { "workers", "memory_budget",
-					     "numa_nodes", "page_size" };
+					     "numa_nodes", "page_size",
+					     "worker_nice" };
 	size_t at = 0;
 
 	buf[0] = '\0';
-	for (unsigned i = 0; i < 4; i++)
+	for (unsigned i = 0; i < 5; i++)
 		if (fixed & (1u << i) && at < len)
 			at += (size_t)snprintf(buf + at, len - at, "%s%s",
 					       at ? ", " : "", names[i]);

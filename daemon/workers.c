@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "daemon/workers.h"
 
@@ -207,8 +210,14 @@ wk_emit(const struct wk_task *t, const struct wk_part *p, void *out,
 static void *
 worker_main(void *arg)
 {
-	struct sched *s = arg;
+	struct workers *ws = arg;
+	struct sched *s = ws->s;
 	struct wk_ctx *w = calloc(1, sizeof(*w));
+
+	/* Linux: a thread's own niceness; lowering it needs no privilege. */
+	if (ws->nice > 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+				  ws->nice);
 	struct sched_job *j;
 	uint64_t bytes;
 	int t, err;
@@ -223,17 +232,18 @@ worker_main(void *arg)
 }
 
 int
-workers_start(struct workers *w, struct sched *s, int n)
+workers_start(struct workers *w, struct sched *s, int n, int nice)
 {
 	int err;
 
 	w->s = s;
+	w->nice = nice;
 	w->n = 0;
 	w->th = calloc((size_t)n, sizeof(*w->th));
 	if (!w->th)
 		return -ENOMEM;
 	for (; w->n < n; w->n++) {
-		err = pthread_create(&w->th[w->n], NULL, worker_main, s);
+		err = pthread_create(&w->th[w->n], NULL, worker_main, w);
 		if (err) {
 			workers_stop(w);
 			return -err;

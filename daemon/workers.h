@@ -72,13 +72,15 @@ void wk_emit(const struct wk_task *t, const struct wk_part *p, void *out,
 
 struct workers {
 	struct sched *s;
+	int nice;
 	pthread_t *th;
 	int n;
 };
 
-/* Starts @n >= 1 threads serving @s: 0 or a negative errno (none left
- * running). */
-int workers_start(struct workers *w, struct sched *s, int n);
+/* Starts @n >= 1 threads serving @s at niceness @nice (best effort: a
+ * thread that cannot lower its priority runs as it is): 0 or a negative
+ * errno (none left running). */
+int workers_start(struct workers *w, struct sched *s, int n, int nice);
 /* Stops the scheduler and joins the threads. */
 void workers_stop(struct workers *w);
 

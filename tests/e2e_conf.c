@@ -25,6 +25,7 @@ static const struct {
 	const char *line, *says;
 } bads[] = {
 	{ "workers = 2000", ":2: 2000 is out of range" },
+	{ "worker_nice = 20", ":2: 20 is out of range" },
 	{ "numa_nodes = -1", ":2: `-1' is not a number" },
 	{ "memory_budget = 1M", ":2: 1M is out of range" },
 	{ "page_size = 24", ":2: page_size must be a multiple of 16" },
@@ -101,7 +102,8 @@ running(void)
 
 	td_start_or_bail(&d, "workers = 3\nmemory_budget = 64M\n"
 			 "default_policy = mass:0.02,budget:1m\n"
-			 "chunk_pages = 32\nquota_uid = 0 1G - -", NULL);
+			 "chunk_pages = 32\nworker_nice = 3\n"
+			 "quota_uid = 0 1G - -", NULL);
 	rc = hgca_connect_with(d.sock, &o, &h);
 	rc = rc ? rc : hgca_admin_status(h, &st);
 	ok(rc == 0 && st.workers == 3 && st.kv_bytes == 64 << 20 &&

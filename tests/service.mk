@@ -5,7 +5,8 @@ check_PROGRAMS += tests/numa_nodemem
 tests_numa_nodemem_LDADD = numa/libhgcanuma.la $(TEST_LIBS)
 TESTS += tests/numa_nodemem
 
-SVC_TESTS = tests/svc_attend tests/svc_store tests/svc_errors tests/svc_fair
+SVC_TESTS = tests/svc_attend tests/svc_store tests/svc_errors tests/svc_fair \
+	tests/svc_sched
 check_PROGRAMS += $(SVC_TESTS)
 TESTS += $(SVC_TESTS)
 tests_svc_attend_SOURCES = tests/svc_attend.c tests/svc_help.c tests/svc_help.h
@@ -16,3 +17,5 @@ tests_svc_errors_SOURCES = tests/svc_errors.c tests/svc_help.c tests/svc_help.h
 tests_svc_errors_LDADD = $(SVC_TEST_LIBS)
 tests_svc_fair_SOURCES = tests/svc_fair.c tests/svc_help.c tests/svc_help.h
 tests_svc_fair_LDADD = $(SVC_TEST_LIBS)
+tests_svc_sched_SOURCES = tests/svc_sched.c
+tests_svc_sched_LDADD = $(SVC_TEST_LIBS)

@@ -26,7 +26,9 @@ for deb in "$dir"/liburing*.deb; do
 done
 pfx="$work/prefix/usr"
 export CPPFLAGS="-I$pfx/include"
-export LDFLAGS="-L$pfx/lib/x86_64-linux-gnu"
+# The rpath lets hgcad find liburing however it is started later (a
+# benchmark run in another shell, without LD_LIBRARY_PATH, as well).
+export LDFLAGS="-L$pfx/lib/x86_64-linux-gnu -Wl,-rpath,$pfx/lib/x86_64-linux-gnu"
 export LD_LIBRARY_PATH="$pfx/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # liburing-dev's .so symlink points at the runtime package's file.
 ln -sf liburing.so.2 "$pfx/lib/x86_64-linux-gnu/liburing.so"
