@@ -649,35 +649,17 @@ static int
 start_hgcad(const struct opts *o, const char dir[static 128], char *sock,
 	    size_t size)
 {
-	char conf[PATH_MAX];
-	FILE *f;
+	char conf[256];
 
-	snprintf(sock, size, "%s/hgcad.sock", dir);
-	snprintf(conf, sizeof(conf), "%s/hgcad.conf", dir);
 	snprintf(hg.log, sizeof(hg.log), "%s/hgcad.log", dir);
-	f = fopen(conf, "w");
-	if (!f) {
-		fprintf(stderr, "service: %s: %s\n", conf, strerror(errno));
-		return -1;
-	}
-	fprintf(f, "socket = %s\nlog_level = warning\nworkers = %d\n"
-		"memory_budget = %dG\nquota_kv_bytes = %dG\nchunk_pages = %d\n",
-		sock, o->workers, MAXCL * o->layers / 8 + 2,
-		MAXCL * o->layers / 8 + 2, o->chunk);
-	fclose(f);
+	snprintf(conf, sizeof(conf), "log_level = warning\nworkers = %d\n"
+		 "memory_budget = %dG\nquota_kv_bytes = %dG\nchunk_pages = %d\n",
+		 o->workers, MAXCL * o->layers / 8 + 2, MAXCL * o->layers / 8 + 2,
+		 o->chunk);
 	fflush(stdout);
-	hg.pid = fork();
-	if (hg.pid == 0) {
-		int fd = open(hg.log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		execl(o->hgcad, "hgcad", "-f", "-c", conf, (char *)NULL);
-		fprintf(stderr, "cannot run %s: %s\n", o->hgcad, strerror(errno));
-		_exit(127);
-	}
+	hg.pid = bench_hgcad_start(o->hgcad, dir, conf, -1, sock, size);
 	if (hg.pid < 0) {
-		fprintf(stderr, "service: fork: %s\n", strerror(errno));
+		fprintf(stderr, "service: cannot write %s/hgcad.conf or fork\n", dir);
 		return -1;
 	}
 	return wait_listening(sock);
