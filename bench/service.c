@@ -709,6 +709,8 @@ parse_args(int argc, char **argv, struct opts *o)
 
 	o->through = o->fair = true;
 	o->workers = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (o->workers > 4)	/* as hgcad with workers unset: hgcad.conf(5) */
+		o->workers -= 2;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0)
 			o->quick = true;

@@ -286,6 +286,16 @@ svc_uid_usage(struct svc *s, uid_t uid, struct svc_usage *u)
 /* ---- the service ---------------------------------------------------- */
 
 int
+svc_default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		return 1;
+	return n <= 4 ? (int)n : (int)n - 2;
+}
+
+int
 svc_create(struct svc **out, const struct svc_config *cfg)
 {
 	struct svc *s;
@@ -309,7 +319,7 @@ svc_create(struct svc **out, const struct svc_config *cfg)
 	if (err)
 		goto out_kv;
 	pthread_mutex_init(&s->lock, NULL);
-	n = cfg->workers ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	n = cfg->workers ? cfg->workers : svc_default_workers();
 	err = workers_start(&s->workers, &s->sched, n > 0 ? n : 1,
 			    cfg->worker_nice);
 	if (err)

@@ -119,6 +119,29 @@ running(void)
 	td_cleanup(&d);
 }
 
+/* workers unset: every CPU up to 4, else two fewer (hgcad.conf(5)). */
+static void
+default_workers(void)
+{
+	struct hgca_connect_opts o = { .flags = HGCA_CONNECT_CONTROL };
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want = ncpu <= 4 ? (unsigned)ncpu : (unsigned)ncpu - 2;
+	struct hgca_status st;
+	struct hgca *h;
+	struct td d;
+	int rc;
+
+	td_start_or_bail(&d, "memory_budget = 64M\n", NULL);
+	rc = hgca_connect_with(d.sock, &o, &h);
+	rc = rc ? rc : hgca_admin_status(h, &st);
+	ok(rc == 0 && st.workers == want,
+	   "workers unset: %u workers on %ld CPUs (want %u)", st.workers, ncpu, want);
+	if (rc == 0)
+		hgca_disconnect(h);
+	td_stop(&d, SIGTERM);
+	td_cleanup(&d);
+}
+
 int
 main(void)
 {
@@ -146,5 +169,6 @@ main(void)
 	unlink(conf);
 	rmdir(dir);
 	running();
+	default_workers();
 	return done_testing();
 }
