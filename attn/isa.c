@@ -106,6 +106,10 @@ attn_isa_supported(enum attn_isa isa)
 {
 	if (isa < ATTN_ISA_SCALAR || isa > ATTN_ISA_AVX512)
 		return false;
+#ifndef HGCA_X86_KERNELS
+	if (isa != ATTN_ISA_SCALAR)	/* not built (configure) */
+		return false;
+#endif
 	return (isa_mask() >> isa) & 1u;
 }
 
@@ -157,10 +161,12 @@ const struct attn_kern *
 attn_kern_for(enum attn_isa isa)
 {
 	switch (isa) {
+#ifdef HGCA_X86_KERNELS
 	case ATTN_ISA_AVX2:
 		return &attn_kern_avx2;
 	case ATTN_ISA_AVX512:
 		return &attn_kern_avx512;
+#endif
 	default:
 		return &attn_kern_scalar;
 	}

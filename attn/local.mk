@@ -19,11 +19,15 @@ attn_libattn_la_SOURCES = \
 	attn/select.c \
 	attn/workload.c \
 	attn/workload.h
-attn_libattn_la_LIBADD = attn/libattn_avx2.la attn/libattn_avx512.la -lm
+attn_libattn_la_LIBADD = -lm
 
 # One convenience library per instruction-set path, each compiled with its
 # own flags; isa.c calls into one only when the CPU and the OS support it.
+# Built where configure found x86 and a compiler that takes the flags.
+if X86_KERNELS
+attn_libattn_la_LIBADD += attn/libattn_avx2.la attn/libattn_avx512.la
 noinst_LTLIBRARIES += attn/libattn_avx2.la attn/libattn_avx512.la
+endif
 attn_libattn_avx2_la_SOURCES = attn/kern_avx2.c
 attn_libattn_avx2_la_CFLAGS = $(AM_CFLAGS) -mavx2 -mfma -mf16c
 attn_libattn_avx512_la_SOURCES = attn/kern_avx512.c
