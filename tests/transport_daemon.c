@@ -228,6 +228,8 @@ check_refusals(void)
 	   "a file that is not a socket is refused and left alone: %s",
 	   strtok(out, "\n"));
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/plain.lock", dir);	/* hgcad's lock */
+	unlink(path);
 
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/other.sock", dir);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
