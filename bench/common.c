@@ -1,6 +1,7 @@
 /* common.c - helpers shared by the benchmarks (common.h). */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -278,6 +279,23 @@ bench_hgcad_path(char *out, size_t size)
 	snprintf(out, size, "%s/../daemon/hgcad", dirname(exe));
 	if (stat(out, &st) < 0)
 		snprintf(out, size, "daemon/hgcad");
+}
+
+int
+bench_make_dir(char *dir, size_t size)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (tmp && *tmp == '/' && strlen(tmp) <= 64) {
+		snprintf(dir, size, "%s/hgca-bench-XXXXXX", tmp);
+		if (mkdtemp(dir))
+			return 0;
+	}
+	snprintf(dir, size, "/tmp/hgca-bench-XXXXXX");	/* mkdtemp's template */
+	if (mkdtemp(dir))
+		return 0;
+	fprintf(stderr, "bench: cannot create %s: %s\n", dir, strerror(errno));
+	return -1;
 }
 
 pid_t

@@ -68,6 +68,11 @@ void bench_pin(int cpu);
  * beside this program (as built), else daemon/hgcad. */
 void bench_hgcad_path(char *out, size_t size);
 
+/* A fresh private directory for a bench's hgcad, into dir[size] (at least
+ * 96 bytes): under $TMPDIR when that is an absolute path, else /tmp.  0, or
+ * -1 with a message. */
+int bench_make_dir(char *dir, size_t size);
+
 /*
  * bench_hgcad_start - start the hgcad at @path in the foreground on a
  * private socket in @dir, a directory the caller made (mkdtemp) and

@@ -515,7 +515,7 @@ int
 main(int argc, char **argv)
 {
 	struct opts o = { 0 };
-	char dir[] = "/tmp/hgca-bench-XXXXXX", sock[PATH_MAX];
+	char dir[128], sock[PATH_MAX];
 	struct lat lpp, lux, lring;
 	double tin, tring;
 	long dcount = -1, ccount = -1;
@@ -531,7 +531,7 @@ main(int argc, char **argv)
 	nlat = o.quick ? 200000 : 1000000;
 	nsys = o.quick ? 300000 : 1000000;
 	nput = o.quick ? 4000000 : 20000000;
-	if (!mkdtemp(dir))
+	if (bench_make_dir(dir, sizeof(dir)) < 0)
 		return 1;
 	bench_pin(o.cpu_a);
 	calibrate();

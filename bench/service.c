@@ -571,26 +571,6 @@ static struct {
 	char log[PATH_MAX];
 } hg;
 
-/* A fresh directory for the daemon's socket, config and log: under
- * $TMPDIR when a socket path there fits and it is usable, else under /tmp.
- * 0 or -1 (said). */
-static int
-make_dir(char *dir, size_t size)
-{
-	const char *tmp = getenv("TMPDIR");
-
-	if (tmp && *tmp == '/' && strlen(tmp) <= 64) {
-		snprintf(dir, size, "%s/hgca-bench-XXXXXX", tmp);
-		if (mkdtemp(dir))
-			return 0;
-	}
-	snprintf(dir, size, "/tmp/hgca-bench-XXXXXX");
-	if (mkdtemp(dir))
-		return 0;
-	fprintf(stderr, "service: cannot create %s: %s\n", dir, strerror(errno));
-	return -1;
-}
-
 static void
 show_log(void)
 {
@@ -926,7 +906,7 @@ main(int argc, char **argv)
 	       o.layers, o.layers * gb / (1 << 30), o.steps, o.reps, o.chunk,
 	       o.hgcad);
 	fflush(stdout);
-	if (make_dir(dir, sizeof(dir)) < 0)
+	if (bench_make_dir(dir, sizeof(dir)) < 0)
 		return 1;
 	up = start_hgcad(&o, dir, sock, sizeof(sock)) == 0;
 	if (up && o.through)
