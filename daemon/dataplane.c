@@ -63,7 +63,8 @@ refresh_snapshot(struct poller *p)
 }
 
 /* Add to a statistic only this thread writes: a relaxed load and store,
- * no locked instruction on the hot path; readers may see it late. */
+ * no locked instruction on the hot path (ordered for readers by the
+ * release that follows it in flush()). */
 static inline void
 count(_Atomic uint64_t *v, uint64_t n)
 {
@@ -98,12 +99,15 @@ flush(struct poller *p, struct client *c, uint32_t used,
 {
 	if (used == 0)
 		return;
+	/* Counted before the completions are posted (their release orders
+	 * it): a client that has its completions and then asks for the
+	 * status finds them counted. */
+	count(&c->requests, used);
+	count(&p->requests, used);
 	shm_ring_consume(&c->sq, used);
 	client_post(c, done, ndone);
 	/* Release pairs with the acquire in client_idle(): posted first. */
 	atomic_store_explicit(&c->sq_done, c->sq.head, memory_order_release);
-	count(&c->requests, used);
-	count(&p->requests, used);
 }
 
 /* Dispatch up to @max ready descriptors, then give them back and post the
