@@ -23,8 +23,8 @@
 
 /*
  * Every request is tracked in a slot from prep until its completion is
- * processed; the descriptor's tag on the wire is (generation << 32 | slot
- * index), and the caller's tag is kept here.  The library's own
+ * processed; the descriptor's 32-bit tag on the wire is (generation <<
+ * CLIENT_GEN_SHIFT | slot index), and the caller's tag is kept here.  The library's own
  * synchronous requests (SLOT_SYNC) never reach the caller; the caller's
  * (SLOT_USER, SLOT_LEAN) go to the stash when processed and are handed out
  * by hgca_reap() and hgca_wait().  A SLOT_LEAN request (a NOP) holds
@@ -32,6 +32,10 @@
  * half alone.
  */
 enum slot_kind { SLOT_FREE = 0, SLOT_USER = 1, SLOT_SYNC = 2, SLOT_LEAN = 3 };
+
+#define CLIENT_GEN_SHIFT 16	/* a wire tag's generation: its upper bits */
+_Static_assert(SHM_RING_MAX <= 1u << CLIENT_GEN_SHIFT,
+	       "a slot index fits below the generation");
 
 /*
  * What every completion reads, 16 bytes, four to a line, in an array of
@@ -41,7 +45,7 @@ enum slot_kind { SLOT_FREE = 0, SLOT_USER = 1, SLOT_SYNC = 2, SLOT_LEAN = 3 };
  */
 struct client_slot_hot {
 	uint64_t tag;			/* the caller's */
-	uint32_t gen;			/* the wire tag's upper half */
+	uint32_t gen;			/* the wire tag's generation */
 	uint32_t kind;			/* enum slot_kind */
 };
 
@@ -105,9 +109,12 @@ struct hgca {
 	struct shm_ring sq;		/* producer view */
 	struct shm_ring cq;		/* consumer view */
 	uint32_t prepared;		/* the caller's, written, not published */
+	uint32_t claimed;		/* sq index: the lines of the slots
+					 * before it were asked for (claim()) */
 	uint32_t inflight;		/* the caller's, published, not yet
 					 * handed out (in the ring or stash) */
 	struct shm_spin spin;
+	struct hgca_cqval *cqv;		/* [entries] completions' values */
 	struct client_slot_hot *hot;	/* [entries] */
 	struct client_slot *slots;	/* [entries] */
 	/* The free slots, a stack: [0, entries - slots_used), each as the
@@ -115,7 +122,7 @@ struct hgca {
 	 * so a prep reads no slot.  (Not a list through the slots: each
 	 * request would then wait for the previous one's load of the next
 	 * link.) */
-	uint64_t *free_wire;
+	uint32_t *free_wire;
 	uint32_t slots_used;
 	/* How many requests this batch may hold (checked when its first was
 	 * prepared: ring space, requests in flight, free slots); a later
@@ -140,27 +147,34 @@ struct client_slot *client_slot_get(struct hgca *h, enum slot_kind kind,
 /* Give a slot back (and its staging extent). */
 void client_slot_put(struct hgca *h, struct client_slot *s);
 
-/* The slot's index and its hot half's second word, from a wire tag. */
+/* The slot's index, its generation and its hot half's second word, from
+ * a wire tag. */
 static inline uint32_t
-client_wire_slot(uint64_t wire)
+client_wire_slot(uint32_t wire)
 {
-	return (uint32_t)wire;
+	return wire & ((1u << CLIENT_GEN_SHIFT) - 1);
+}
+
+static inline uint32_t
+client_wire_gen(uint32_t wire)
+{
+	return wire >> CLIENT_GEN_SHIFT;
 }
 
 static inline uint64_t
-client_wire_word(uint64_t wire, enum slot_kind kind)
+client_wire_word(uint32_t wire, enum slot_kind kind)
 {
-	return wire >> 32 | (uint64_t)kind << 32;
+	return client_wire_gen(wire) | (uint64_t)kind << 32;
 }
 
 /* Take the free slot on top of the stack for a request of @kind; its wire
  * tag.  The caller checked that one is free. */
-static inline uint64_t
+static inline uint32_t
 client_slot_pop(struct hgca *h, enum slot_kind kind, uint64_t tag)
 {
-	uint64_t wire = h->free_wire[h->lo.entries - 1 - h->slots_used++];
+	uint32_t wire = h->free_wire[h->lo.entries - 1 - h->slots_used++];
 	struct client_slot_hot *hs = &h->hot[client_wire_slot(wire)];
-	struct client_slot_hot v = { tag, (uint32_t)(wire >> 32), kind };
+	struct client_slot_hot v = { tag, client_wire_gen(wire), kind };
 
 	memcpy(hs, &v, sizeof(v));	/* one store */
 	return wire;
@@ -188,12 +202,13 @@ client_slot_take(struct hgca *h, enum slot_kind kind, uint64_t tag,
 }
 
 /* Give back the slot that @wire names: the next request in it gets the
- * next generation. */
+ * next generation (wrapping within the 32 bits). */
 static inline void
-client_slot_push(struct hgca *h, uint64_t wire)
+client_slot_push(struct hgca *h, uint32_t wire)
 {
 	h->hot[client_wire_slot(wire)].kind = SLOT_FREE;
-	h->free_wire[h->lo.entries - h->slots_used--] = wire + (1ull << 32);
+	h->free_wire[h->lo.entries - h->slots_used--] =
+		wire + (1u << CLIENT_GEN_SHIFT);
 }
 
 /* client_slot_put() of a slot that holds no staging, inline. */
@@ -205,7 +220,7 @@ client_slot_free(struct hgca *h, struct client_slot *s)
 	s->has_ext = false;
 	if (s->out || s->stats)	/* free slots keep them NULL */
 		s->out = s->stats = NULL;
-	client_slot_push(h, (uint64_t)h->hot[i].gen << 32 | i);
+	client_slot_push(h, h->hot[i].gen << CLIENT_GEN_SHIFT | i);
 }
 
 /*

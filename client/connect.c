@@ -123,7 +123,8 @@ map_region(struct hgca *h, int fd)
 	shm_ring_attach(&h->sq, (void *)(b + h->lo.sq_ctl_off),
 			b + h->lo.sq_off, h->lo.entries, sizeof(struct hgca_sqe));
 	shm_ring_attach(&h->cq, (void *)(b + h->lo.cq_ctl_off),
-			b + h->lo.cq_off, h->lo.entries, sizeof(struct hgca_cqe));
+			b + h->lo.cq_off, h->lo.entries,
+			sizeof(struct hgca_cqent));
 	/* Relaxed: a hint the daemon refreshes. */
 	shm_spin_init(&h->spin, shm_load_relaxed(&h->hdr->spin_ns));
 	rc = client_tables_init(h);

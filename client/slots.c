@@ -36,6 +36,9 @@ client_tables_init(struct hgca *h)
 	for (uint32_t i = 0; i < n; i++)	/* slot 0 on top */
 		h->free_wire[i] = n - 1 - i;
 	h->slots_used = 0;
+	h->claimed = h->sq.tail;
+	h->cqv = (struct hgca_cqval *)(void *)((unsigned char *)h->base +
+					       h->lo.cqv_off);
 	h->stg.size = h->lo.stage_size;
 	return 0;
 }
@@ -164,16 +167,28 @@ copy_out(struct hgca *h, const struct client_slot *s)
 		       s->nstats * sizeof(*s->stats));
 }
 
+/* The values of completion entry @e, at index @idx: zero unless it says
+ * they were written. */
+static inline struct hgca_cqval
+cq_values(const struct hgca *h, const struct hgca_cqent *e, uint32_t idx)
+{
+	struct hgca_cqval v = { { 0, 0 } };
+
+	if (e->flags & HGCA_CQE_F_VAL)
+		v = h->cqv[idx & (h->lo.entries - 1)];
+	return v;
+}
+
 /* Fill in a completion for the caller, in two 16-byte stores. */
 static inline void
-completion_set(struct hgca_completion *c, uint64_t tag,
-	       const struct hgca_cqe *cqe)
+completion_set(struct hgca_completion *c, uint64_t tag, int32_t res,
+	       struct hgca_cqval v)
 {
-	struct { int32_t res; uint32_t flags; } rf = { cqe->res, 0 };
+	struct { int32_t res; uint32_t flags; } rf = { res, 0 };
 
 	c->tag = tag;
 	memcpy(&c->res, &rf, sizeof(rf));	/* res, flags = 0 */
-	memcpy(c->value, cqe->val, sizeof(c->value));
+	memcpy(c->value, v.val, sizeof(c->value));
 }
 
 /* Where the caller's completions go: the first @room into @out (when
@@ -193,28 +208,31 @@ sink_next(struct hgca *h, struct sink *k)
 	return &h->stash[h->stail++ & (h->lo.entries - 1)];
 }
 
-/* A completion that process_lean() did not take: a SLOT_USER or SLOT_SYNC
- * request's, or one that names no request. */
+/* A completion (entry @idx) that process_lean() did not take: a SLOT_USER
+ * or SLOT_SYNC request's, or one that names no request. */
 static __attribute__((noinline)) int
-process_one(struct hgca *h, const struct hgca_cqe *cqe, struct sink *k)
+process_one(struct hgca *h, uint32_t idx, struct sink *k)
 {
-	uint32_t i = client_wire_slot(cqe->tag);
+	const struct hgca_cqent *e = SHM_RING_ENTRY(&h->cq, const struct
+						    hgca_cqent, idx);
+	uint32_t i = client_wire_slot(e->tag);
 	const struct client_slot_hot *hs = i < h->lo.entries ? &h->hot[i] : NULL;
 	struct client_slot *s = hs ? &h->slots[i] : NULL;
+	struct hgca_cqval v = cq_values(h, e, idx);
 
-	if (!hs || hs->kind == SLOT_FREE || hs->gen != (uint32_t)(cqe->tag >> 32) ||
+	if (!hs || hs->kind == SLOT_FREE || hs->gen != client_wire_gen(e->tag) ||
 	    (hs->kind == SLOT_SYNC && s->done))
 		return client_fail(h, -EPROTO);	/* names no request */
-	if (cqe->res == 0 && (s->out || s->stats))
+	if (e->res == 0 && (s->out || s->stats))
 		copy_out(h, s);
 	if (hs->kind == SLOT_SYNC) {	/* client_call reads and frees it */
-		s->res = cqe->res;
-		s->val[0] = cqe->val[0];
-		s->val[1] = cqe->val[1];
+		s->res = e->res;
+		s->val[0] = v.val[0];
+		s->val[1] = v.val[1];
 		s->done = true;
 		return 0;
 	}
-	completion_set(sink_next(h, k), hs->tag, cqe);
+	completion_set(sink_next(h, k), hs->tag, e->res, v);
 	if (s->has_ext)
 		client_slot_put(h, s);
 	else
@@ -246,34 +264,39 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 {
 	struct client_slot_hot *hot = h->hot;
 	struct hgca_completion *stash = h->stash, *out = k->out;
-	uint64_t *free_wire = h->free_wire;
-	uint32_t entries = h->lo.entries, used = h->slots_used, kn = k->n;
+	uint32_t entries = h->lo.entries, kn = k->n;
+	/* Where the next freed slot goes on the free stack (client_slot_push()
+	 * there). */
+	uint32_t *push = h->free_wire + entries - h->slots_used;
 	uint32_t stail = h->stail, room = k->room, head = cq->head;
+	/* Entries per line: one prefetch per line. */
+	uint32_t line = HGCA_CACHELINE / sizeof(struct hgca_cqent) - 1;
 
 	for (; n < max; n++) {
-		const struct hgca_cqe *cqe = SHM_RING_ENTRY(cq, const struct
-							    hgca_cqe, head + n);
-		uint64_t wire;
-		uint32_t i;
+		const struct hgca_cqent *e = SHM_RING_ENTRY(cq, const struct
+							    hgca_cqent, head + n);
+		uint32_t wire, i;
 
-		/* Pairs with the release in shm_ring_put_n() (daemon). */
-		if (shm_load_acquire(&cqe->stamp) != head + n + 1)
+		/* Pairs with the release in cq_write() (daemon). */
+		if (shm_load_acquire(&e->stamp) != head + n + 1)
 			break;
-		wire = cqe->tag;
+		wire = e->tag;
 		i = client_wire_slot(wire);
 		if (i >= entries ||
 		    !hot_is(&hot[i], client_wire_word(wire, SLOT_LEAN)))
 			break;
-		if (n + cq->ahead < pub)
-			__builtin_prefetch(SHM_RING_ENTRY(cq, const struct hgca_cqe,
+		if (((head + n) & line) == 0 && n + cq->ahead < pub)
+			__builtin_prefetch(SHM_RING_ENTRY(cq, const struct
+							  hgca_cqent,
 							  head + n + cq->ahead));
 		/* The stash's size is a power of two (the ring's). */
 		completion_set(kn < room ? &out[kn++] :
-			       &stash[stail++ & (entries - 1)], hot[i].tag, cqe);
+			       &stash[stail++ & (entries - 1)], hot[i].tag,
+			       e->res, cq_values(h, e, head + n));
 		hot[i].kind = SLOT_FREE;
-		free_wire[entries - used--] = wire + (1ull << 32);
+		*push++ = wire + (1u << CLIENT_GEN_SHIFT);
 	}
-	h->slots_used = used;
+	h->slots_used = entries - (uint32_t)(push - h->free_wire);
 	h->stail = stail;
 	k->n = kn;
 	return n;
@@ -289,7 +312,7 @@ process_run(struct hgca *h, const struct shm_ring *cq, uint32_t max,
 
 	while ((n = process_lean(h, cq, n, max, pub, k)) < max &&
 	       shm_ring_ready_at(cq, n)) {
-		*rc = process_one(h, shm_ring_peek(cq, n++), k);
+		*rc = process_one(h, cq->head + n++, k);
 		if (*rc < 0)	/* consumed: the handle is failed anyway */
 			break;
 	}
@@ -509,7 +532,7 @@ client_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *tmpl,
 	}
 	memcpy((char *)sqe + sizeof(sqe->stamp), (char *)tmpl +
 	       sizeof(tmpl->stamp), sizeof(*sqe) - sizeof(sqe->stamp));
-	sqe->tag = (uint64_t)h->hot[i].gen << 32 | i;
+	sqe->tag = h->hot[i].gen << CLIENT_GEN_SHIFT | i;
 	shm_ring_publish(&h->sq, 1);
 	shm_bell_ring(&h->sq.ctl->bell);
 	while (!s->done && rc == 0)
@@ -529,7 +552,7 @@ client_drop_prepared(struct hgca *h)
 	for (uint32_t i = 0; i < h->prepared; i++) {
 		const struct hgca_sqe *sqe = shm_ring_slot(&h->sq, i);
 
-		client_slot_put(h, &h->slots[(uint32_t)sqe->tag]);
+		client_slot_put(h, &h->slots[client_wire_slot(sqe->tag)]);
 	}
 	h->prepared = 0;
 }

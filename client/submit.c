@@ -56,16 +56,17 @@ _Static_assert(sizeof(struct hgca_nop) == 32 &&
  * word was checked to be zero); NULL: all zero.
  */
 static inline __attribute__((always_inline)) void
-nop_fill(struct hgca_sqe *sqe, uint64_t wire, const struct hgca_nop *nop)
+nop_fill(struct hgca_sqe *sqe, uint32_t wire, const struct hgca_nop *nop)
 {
 	static const struct hgca_nop zero;
 	uint8_t head[4] = { HGCA_OP_NOP, 0, 0, 0 };
+	uint64_t tag = wire;	/* tag, then rsvd1 = 0 (little-endian) */
 
 	if (nop)
 		head[1] = (nop->len ? HGCA_NOP_F_SUM : 0) |
 			  (nop->delay_us ? HGCA_NOP_F_DELAY : 0);
 	memcpy(&sqe->opcode, head, sizeof(head));	/* opcode .. rsvd0 */
-	sqe->tag = wire;
+	memcpy(&sqe->tag, &tag, sizeof(tag));
 	memcpy(&sqe->u.nop, nop ? nop : &zero, sizeof(*nop));
 	memset(sqe->u.nop.rsvd, 0, sizeof(sqe->u.nop.rsvd));
 }
@@ -89,6 +90,29 @@ room_update(struct hgca *h)
 	if (e - h->slots_used + h->prepared < room)
 		room = e - h->slots_used + h->prepared;
 	h->prep_room = room;
+}
+
+/*
+ * Ask for the lines of the next @n descriptor slots past the tail
+ * (PREP_CLAIM at most, and no more than the cached head shows free: the
+ * daemon is done with those) but for those asked for already.
+ */
+static inline void
+claim(struct hgca *h, uint32_t n)
+{
+	uint32_t free = h->lo.entries - (h->sq.tail - h->sq.head);
+	int32_t have = (int32_t)(h->claimed - h->sq.tail);
+
+	if (n > PREP_CLAIM)
+		n = PREP_CLAIM;
+	if (n > free)
+		n = free;
+	if (have < 0)
+		have = 0;
+	if ((uint32_t)have >= n)
+		return;
+	shm_ring_claim_range(&h->sq, (uint32_t)have, n);
+	h->claimed = h->sq.tail + n;
 }
 
 /* hgca_nop_prep() when the batch's room is not known to allow it: the
@@ -116,8 +140,7 @@ nop_prep_slow(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	 * one's stores would otherwise wait in the store buffer for its line
 	 * in turn, and hgca_submit()'s fence for the last). */
 	if (h->prepared == 0)
-		shm_ring_claim(&h->sq, h->prep_room < PREP_CLAIM ?
-			       h->prep_room : PREP_CLAIM);
+		claim(h, h->prep_room);
 	nop_fill(shm_ring_slot(&h->sq, h->prepared),
 		 client_slot_pop(h, SLOT_LEAN, tag), nop);
 	h->prepared++;
@@ -167,6 +190,10 @@ hgca_submit(struct hgca *h)
 		return 0;
 	shm_ring_publish(&h->sq, n);
 	h->inflight += n;
+	/* The next batch's lines (as many as this one's): they arrive
+	 * while the fence of the doorbell waits for this batch's, and its
+	 * stores find them here.  A lone request asks for one line. */
+	claim(h, n);
 	shm_bell_ring(&h->sq.ctl->bell);
 	return (int)n;
 }

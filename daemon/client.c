@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,8 @@ attach_rings(struct client *c)
 	shm_ring_attach(&c->sq, (void *)(b + c->lo.sq_ctl_off),
 			b + c->lo.sq_off, c->lo.entries, sizeof(struct hgca_sqe));
 	shm_ring_attach(&c->cq, (void *)(b + c->lo.cq_ctl_off),
-			b + c->lo.cq_off, c->lo.entries, sizeof(struct hgca_cqe));
+			b + c->lo.cq_off, c->lo.entries,
+			sizeof(struct hgca_cqent));
 	atomic_init(&c->sq_done, c->sq.head);
 	c->hdr = c->base;
 	c->stage = (unsigned char *)b + c->lo.stage_off;
@@ -131,12 +133,41 @@ client_cq_credit(struct client *c, uint32_t want, uint32_t *credit)
 	return rc;
 }
 
-/* Copy @n completions in, each stamped as it is written, and publish
- * them; cq_lock held. */
+/*
+ * Post @n completions and publish them; cq_lock held.  Each entry is
+ * written and stamped in one pass over its line, after its values (only
+ * a completion with a value not zero has any: shm/proto.h).  The view in
+ * locals: the stores into the region may alias it.
+ */
+_Static_assert(offsetof(struct hgca_cqe, tag) == 4 &&
+	       offsetof(struct hgca_cqent, res) == 4 &&
+	       offsetof(struct hgca_cqent, tag) == 8,
+	       "res and tag side by side in both");
+
 static void
 cq_write(struct client *c, const struct hgca_cqe *cqe, uint32_t n)
 {
-	shm_ring_put_n(&c->cq, cqe, n, sizeof(*cqe));
+	struct hgca_cqent *ents = (struct hgca_cqent *)(void *)c->cq.ents;
+	struct hgca_cqval *vals = (struct hgca_cqval *)(void *)
+				  ((unsigned char *)c->base + c->lo.cqv_off);
+	uint32_t t = c->cq.tail, mask = c->cq.mask;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct hgca_cqent *e = &ents[(t + i) & mask];
+		uint32_t flags = 0;
+
+		if (cqe[i].val[0] | cqe[i].val[1]) {
+			memcpy(&vals[(t + i) & mask], cqe[i].val,
+			       sizeof(vals[0]));
+			flags = HGCA_CQE_F_VAL;
+		}
+		memcpy(&e->res, &cqe[i].res, 8);	/* res, tag: one store */
+		e->flags = flags;
+		/* Pairs with the acquire of the stamp in the client: the
+		 * entry and its values are visible before the stamp is. */
+		shm_store_release(&e->stamp, t + i + 1);
+	}
+	shm_ring_advance(&c->cq, n);
 }
 
 void

@@ -19,7 +19,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define HGCA_PROTO_VERSION 2
+#define HGCA_PROTO_VERSION 3
 
 #define HGCA_CACHELINE 64
 /* Distance between words written by different sides: two lines, so the
@@ -210,11 +210,12 @@ struct hgca_region_hdr {
 	uint32_t sq_entries;	/* power of two */
 	uint32_t cq_entries;	/* power of two, >= sq_entries */
 	uint32_t sqe_size;	/* sizeof(struct hgca_sqe) */
-	uint32_t cqe_size;	/* sizeof(struct hgca_cqe) */
+	uint32_t cqe_size;	/* sizeof(struct hgca_cqent) */
 	uint64_t sq_ctl_off;	/* struct hgca_ring_ctl of the submission ring */
 	uint64_t cq_ctl_off;	/* ... of the completion ring */
 	uint64_t sq_off;	/* sq_entries descriptors */
-	uint64_t cq_off;	/* cq_entries completions */
+	uint64_t cq_off;	/* cq_entries completion entries */
+	uint64_t cqv_off;	/* cq_entries completion values */
 	uint64_t stage_off;	/* the staging arena: requests' offsets */
 	uint64_t stage_size;	/*   are relative to stage_off */
 	/* Status line, written by the daemon only. */
@@ -377,7 +378,8 @@ struct hgca_sqe {
 	uint8_t opcode;		/* enum hgca_opcode */
 	uint8_t flags;		/* opcode's flags */
 	uint16_t rsvd0;		/* zero */
-	uint64_t tag;		/* returned in the completion */
+	uint32_t tag;		/* returned in the completion */
+	uint32_t rsvd1;		/* zero */
 	union {
 		struct hgca_sqe_nop nop;
 		struct hgca_sqe_stage stage;
@@ -388,22 +390,46 @@ struct hgca_sqe {
 };
 
 /*
- * A completion: 32 bytes, stamped like a descriptor.  res is 0 (or a
- * count) on success, a negative errno for an error a correct client can
- * make.  Bump HGCA_PROTO_VERSION when this changes.
+ * What a completion says: res is 0 (or a count) on success, a negative
+ * errno for an error a correct client can make; val holds op-specific
+ * results (NOP: value, checksum).  Not itself on the wire: it travels as
+ * a struct hgca_cqent and, when a value is not zero, a struct hgca_cqval.
  */
 struct hgca_cqe {
+	int32_t res;
+	uint32_t tag;		/* the descriptor's tag */
+	uint64_t val[2];
+};
+
+#define HGCA_CQE_F_VAL 0x1u	/* the values are in the hgca_cqval */
+
+/*
+ * A completion ring entry: 16 bytes, four to a line, stamped like a
+ * descriptor.  Only a completion with a value not zero has flags
+ * HGCA_CQE_F_VAL: its values are then in the struct hgca_cqval at the same
+ * index of the array at cqv_off, written before the stamp; without the
+ * flag both values are zero and that entry is not written (a NOP's
+ * completion moves a quarter of a line).
+ * Bump HGCA_PROTO_VERSION when this changes.
+ */
+struct hgca_cqent {
 	_Atomic uint32_t stamp;	/* the ring's */
 	int32_t res;
-	uint64_t tag;		/* the descriptor's tag */
-	uint64_t val[2];	/* op-specific results (NOP: value, checksum) */
+	uint32_t tag;		/* the descriptor's tag */
+	uint32_t flags;		/* HGCA_CQE_F_* */
+};
+
+/* Bump HGCA_PROTO_VERSION when this changes. */
+struct hgca_cqval {
+	uint64_t val[2];
 };
 
 _Static_assert(sizeof(struct hgca_msg_hdr) == 16, "message header");
 _Static_assert(sizeof(struct hgca_msg_hello) == 48, "hello");
 _Static_assert(sizeof(struct hgca_sqe) == 64, "descriptor is one line");
 _Static_assert(sizeof(struct hgca_sqe_nop) == 48, "nop payload");
-_Static_assert(sizeof(struct hgca_cqe) == 32, "completion");
+_Static_assert(sizeof(struct hgca_cqent) == 16, "completion entry");
+_Static_assert(sizeof(struct hgca_cqval) == 16, "completion values");
 _Static_assert(sizeof(struct hgca_sqe_stage) == 48, "stage payload");
 _Static_assert(sizeof(struct hgca_sqe_seq) == 48, "seq payload");
 _Static_assert(sizeof(struct hgca_sqe_append) == 48, "append payload");

@@ -36,8 +36,9 @@ shm_layout_compute(struct shm_layout *lo, uint64_t size, uint32_t entries)
 	lo->sq_off = 2 * PAGE;
 	lo->cq_off = align_up(lo->sq_off +
 			      (uint64_t)entries * sizeof(struct hgca_sqe), PAGE);
-	lo->stage_off = align_up(lo->cq_off +
-				 (uint64_t)entries * sizeof(struct hgca_cqe),
+	lo->cqv_off = lo->cq_off + (uint64_t)entries * sizeof(struct hgca_cqent);
+	lo->stage_off = align_up(lo->cqv_off +
+				 (uint64_t)entries * sizeof(struct hgca_cqval),
 				 STAGE_ALIGN);
 	if (lo->size < lo->stage_off + STAGE_MIN)
 		return -EINVAL;
@@ -57,11 +58,12 @@ write_header(void *base, const struct shm_layout *lo, uint32_t client_id,
 	h->size = lo->size;
 	h->sq_entries = h->cq_entries = lo->entries;
 	h->sqe_size = sizeof(struct hgca_sqe);
-	h->cqe_size = sizeof(struct hgca_cqe);
+	h->cqe_size = sizeof(struct hgca_cqent);
 	h->sq_ctl_off = lo->sq_ctl_off;
 	h->cq_ctl_off = lo->cq_ctl_off;
 	h->sq_off = lo->sq_off;
 	h->cq_off = lo->cq_off;
+	h->cqv_off = lo->cqv_off;
 	h->stage_off = lo->stage_off;
 	h->stage_size = lo->stage_size;
 	/* Relaxed: not shared yet (the fd has not been passed). */
@@ -72,7 +74,7 @@ write_header(void *base, const struct shm_layout *lo, uint32_t client_id,
 		      sizeof(struct hgca_sqe), start);
 	shm_ring_init((void *)((char *)base + lo->cq_ctl_off),
 		      (char *)base + lo->cq_off, lo->entries,
-		      sizeof(struct hgca_cqe), start);
+		      sizeof(struct hgca_cqent), start);
 }
 
 int
@@ -108,10 +110,11 @@ header_ok(const struct hgca_region_hdr *h, const struct shm_layout *lo)
 	       h->version == HGCA_PROTO_VERSION && h->size == lo->size &&
 	       h->sq_entries == lo->entries && h->cq_entries == lo->entries &&
 	       h->sqe_size == sizeof(struct hgca_sqe) &&
-	       h->cqe_size == sizeof(struct hgca_cqe) &&
+	       h->cqe_size == sizeof(struct hgca_cqent) &&
 	       h->sq_ctl_off == lo->sq_ctl_off &&
 	       h->cq_ctl_off == lo->cq_ctl_off && h->sq_off == lo->sq_off &&
-	       h->cq_off == lo->cq_off && h->stage_off == lo->stage_off &&
+	       h->cq_off == lo->cq_off && h->cqv_off == lo->cqv_off &&
+	       h->stage_off == lo->stage_off &&
 	       h->stage_size == lo->stage_size;
 }
 

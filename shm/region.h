@@ -7,7 +7,8 @@
  *	0		struct hgca_region_hdr
  *	4096		submission ring ctl, completion ring ctl
  *	8192		sq_entries * struct hgca_sqe
- *	...		cq_entries * struct hgca_cqe
+ *	...		cq_entries * struct hgca_cqent
+ *	...		cq_entries * struct hgca_cqval
  *	...		staging arena, to the end (64 KiB-aligned)
  *
  * The daemon creates it with memfd_create, sizes it, seals it against
@@ -31,7 +32,7 @@
 struct shm_layout {
 	uint64_t size;
 	uint32_t entries;	/* sq and cq entries */
-	uint64_t sq_ctl_off, cq_ctl_off, sq_off, cq_off;
+	uint64_t sq_ctl_off, cq_ctl_off, sq_off, cq_off, cqv_off;
 	uint64_t stage_off, stage_size;
 };
 

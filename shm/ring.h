@@ -109,17 +109,18 @@ shm_ring_space(struct shm_ring *r, uint32_t want, uint32_t *space)
 }
 
 /*
- * shm_ring_claim - ask for the lines of the @n slots past the tail for
- * writing, all at once (the caller knows them free: shm_ring_space()), so
- * that filling them later does not wait for each line in turn, nor a
- * fence for the last.  A hint: it changes nothing the peer can see.
+ * shm_ring_claim_range - ask for the lines of slots @from .. @to - 1 past
+ * the tail for writing, all at once (the caller knows them free:
+ * shm_ring_space()), so that filling them later does not wait for each
+ * line in turn, nor a fence for the last.  A hint: it changes nothing the
+ * peer can see.
  */
 static inline void
-shm_ring_claim(const struct shm_ring *r, uint32_t n)
+shm_ring_claim_range(const struct shm_ring *r, uint32_t from, uint32_t to)
 {
 	uint32_t step = r->esize < 64 ? 64 / r->esize : 1;
 
-	for (uint32_t i = 0; i < n; i += step) {
+	for (uint32_t i = from; i < to; i += step) {
 		const char *p = (const char *)shm_ring_at(r, r->tail + i);
 #if defined(__x86_64__)
 		/* In asm: GCC drops a write prefetch for a target without
@@ -129,6 +130,13 @@ shm_ring_claim(const struct shm_ring *r, uint32_t n)
 		__builtin_prefetch(p, 1);
 #endif
 	}
+}
+
+/* shm_ring_claim_range() of the @n slots past the tail. */
+static inline void
+shm_ring_claim(const struct shm_ring *r, uint32_t n)
+{
+	shm_ring_claim_range(r, 0, n);
 }
 
 /* Slot @i past the tail (not yet published); its first 4 bytes are the

@@ -349,7 +349,8 @@ check_layout(struct rng *g)
 		uint32_t e = 8u << rng_below(g, 14);
 		uint64_t size = (1u << 20) + rng_below(g, 1ull << 28);
 		uint64_t sq = (uint64_t)e * sizeof(struct hgca_sqe);
-		uint64_t cq = (uint64_t)e * sizeof(struct hgca_cqe);
+		uint64_t cq = (uint64_t)e * sizeof(struct hgca_cqent);
+		uint64_t cqv = (uint64_t)e * sizeof(struct hgca_cqval);
 
 		if (shm_layout_compute(&lo, size, e) < 0)
 			continue;
@@ -357,7 +358,9 @@ check_layout(struct rng *g)
 		       lo.sq_off % 4096 || lo.cq_off % 4096 ||
 		       lo.stage_off % 65536 || lo.sq_ctl_off % 128 ||
 		       !disjoint(lo.sq_off, sq, lo.cq_off, cq) ||
-		       !disjoint(lo.cq_off, cq, lo.stage_off, lo.stage_size) ||
+		       lo.cqv_off % 64 ||
+		       !disjoint(lo.cq_off, cq, lo.cqv_off, cqv) ||
+		       !disjoint(lo.cqv_off, cqv, lo.stage_off, lo.stage_size) ||
 		       !disjoint(lo.sq_ctl_off, sizeof(struct hgca_ring_ctl),
 				 lo.cq_ctl_off, sizeof(struct hgca_ring_ctl));
 	}

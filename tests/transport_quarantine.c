@@ -136,6 +136,7 @@ sqe_of(struct hgca *h, struct hgca_sqe *s, int kind)
 	case 5: s->flags = 0x80; break;			/* unknown flag */
 	case 6: s->u.nop.len = 16; break;		/* buffer, no flag */
 	case 7: s->u.nop.rsvd[1] = 3; break;		/* NOP reserved */
+	case 8: s->rsvd1 = 1; break;			/* above the tag */
 	}
 }
 
@@ -147,6 +148,7 @@ static void rsvd_hdr(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 4); raw_
 static void bad_flag(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 5); raw_submit(h, &s); }
 static void no_flag(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 6); raw_submit(h, &s); }
 static void rsvd_nop(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 7); raw_submit(h, &s); }
+static void rsvd_tag(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 8); raw_submit(h, &s); }
 
 static const struct misdeed {
 	const char *name;
@@ -168,6 +170,8 @@ static const struct misdeed {
 	{ "offset + length wrapping around", off_wrap,
 	  "NOP buffer outside the staging arena" },
 	{ "reserved descriptor field", rsvd_hdr, "reserved descriptor fields" },
+	{ "reserved word above the tag", rsvd_tag,
+	  "reserved descriptor fields" },
 	{ "unknown flag", bad_flag, "unknown flags for the opcode" },
 	{ "buffer without its flag", no_flag, "NOP fields contradict" },
 	{ "reserved NOP field", rsvd_nop, "NOP fields contradict" },
