@@ -23,6 +23,7 @@ daemon_libhgcad_la_SOURCES = \
 	daemon/loop_uring.c \
 	daemon/op_attend.c \
 	daemon/op_nop.c \
+	daemon/op_nop.h \
 	daemon/op_svc.c \
 	daemon/ops.c \
 	daemon/ops.h \

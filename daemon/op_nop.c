@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "daemon/op_nop.h"
 #include "daemon/ops.h"
 #include "shm/spin.h"
 
@@ -111,21 +112,18 @@ contradict:
 }
 
 /* A plain NOP, the transport's benchmark: every field but the value must
- * be zero, tested at once. */
+ * be zero (the poller answers one that is itself: op_nop.h). */
 enum op_verdict
 op_nop(struct client *c, const struct hgca_sqe *sqe, struct hgca_cqe *cqe,
        const char **why)
 {
-	const struct hgca_sqe_nop *n = &sqe->u.nop;
-
 	if (sqe->flags)
 		return nop_flagged(c, sqe, cqe, why);
-	if ((n->off | n->len | n->delay_us | n->rsvd0 | n->rsvd[0] |
-	     n->rsvd[1]) != 0) {
+	if (!op_nop_plain(sqe)) {
 		*why = "NOP fields contradict its flags or reserved fields set";
 		return OP_VIOLATION;
 	}
-	cqe->val[0] = n->value;
+	cqe->val[0] = sqe->u.nop.value;
 	return OP_DONE;
 }
 
