@@ -291,6 +291,9 @@ int client_usable(struct hgca *h);
  * first), or as client_usable(). */
 int client_prep_check(struct hgca *h);
 
+/* Publish @n descriptors written past the tail and ring the doorbell. */
+void client_publish(struct hgca *h, uint32_t n);
+
 /* Forget prepared requests that will never be published (their slots
  * and staging go back). */
 void client_drop_prepared(struct hgca *h);

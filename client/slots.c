@@ -260,7 +260,7 @@ hot_is(const struct client_slot_hot *hs, uint64_t word)
  */
 static inline uint32_t
 process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
-	     uint32_t max, uint32_t pub, struct sink *k)
+	     uint32_t max, struct sink *k)
 {
 	struct client_slot_hot *hot = h->hot;
 	struct hgca_completion *stash = h->stash, *out = k->out;
@@ -269,8 +269,6 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 	 * there). */
 	uint32_t *push = h->free_wire + entries - h->slots_used;
 	uint32_t stail = h->stail, room = k->room, head = cq->head;
-	/* Entries per line: one prefetch per line. */
-	uint32_t line = HGCA_CACHELINE / sizeof(struct hgca_cqent) - 1;
 
 	for (; n < max; n++) {
 		const struct hgca_cqent *e = SHM_RING_ENTRY(cq, const struct
@@ -285,10 +283,6 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 		if (i >= entries ||
 		    !hot_is(&hot[i], client_wire_word(wire, SLOT_LEAN)))
 			break;
-		if (((head + n) & line) == 0 && n + cq->ahead < pub)
-			__builtin_prefetch(SHM_RING_ENTRY(cq, const struct
-							  hgca_cqent,
-							  head + n + cq->ahead));
 		/* The stash's size is a power of two (the ring's). */
 		completion_set(kn < room ? &out[kn++] :
 			       &stash[stail++ & (entries - 1)], hot[i].tag,
@@ -306,11 +300,11 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
  * other in process_one().  Returns how many, the error in *@rc. */
 static inline uint32_t
 process_run(struct hgca *h, const struct shm_ring *cq, uint32_t max,
-	    uint32_t pub, struct sink *k, int *rc)
+	     struct sink *k, int *rc)
 {
 	uint32_t n = 0;
 
-	while ((n = process_lean(h, cq, n, max, pub, k)) < max &&
+	while ((n = process_lean(h, cq, n, max, k)) < max &&
 	       shm_ring_ready_at(cq, n)) {
 		*rc = process_one(h, cq->head + n++, k);
 		if (*rc < 0)	/* consumed: the handle is failed anyway */
@@ -320,30 +314,25 @@ process_run(struct hgca *h, const struct shm_ring *cq, uint32_t max,
 }
 
 /*
- * Every completion that has arrived (at least @want, which the caller saw
- * stamped), in one pass: each stamp is read with the rest of its line.
- * When more than one is there, only what the daemon's tail covers is taken
- * if that is enough, and only that is fetched early: a line past the tail
- * may be half written, and reading it would pull it away from the daemon.
- * A lone completion costs no look at the tail (one line transfer less).
+ * Every completion that has arrived, in one pass: each stamp is read with
+ * the rest of its line, in order (four to a line: the processor fetches
+ * the next lines while it works on these).  The daemon's tail is not
+ * read: its line would cross twice per batch, and the daemon would wait
+ * for it when it unlocks after posting; nor is anything fetched ahead of
+ * the stamps, since a line past them may be half written, and reading it
+ * early would pull it away from the daemon.
  */
 static int
-process(struct hgca *h, uint32_t want, struct sink *k)
+process(struct hgca *h, struct sink *k)
 {
 	/* A private copy of the view: stores through h cannot change it, so
 	 * the loop keeps it in registers. */
 	struct shm_ring cq = h->cq;
-	uint32_t n, max = h->lo.entries, pub = 0;
 	int rc = 0;
-
-	if (shm_ring_ready_at(&cq, 1)) {
-		pub = shm_ring_published(&cq, max);
-		if (pub && pub >= want)
-			max = pub;
-	}
 	/* Read in place: the daemon is trusted, and stamped entries stay
 	 * as they are until consumed. */
-	n = process_run(h, &cq, max, pub, k, &rc);
+	uint32_t n = process_run(h, &cq, h->lo.entries, k, &rc);
+
 	if (n)	/* an empty look writes nothing into the region */
 		shm_ring_consume(&h->cq, n);
 	return rc < 0 ? rc : (int)n;
@@ -354,14 +343,14 @@ client_process(struct hgca *h)
 {
 	struct sink none = { NULL, 0, 0 };
 
-	return process(h, 0, &none);
+	return process(h, &none);
 }
 
 int
 client_take(struct hgca *h, struct hgca_completion *out, uint32_t room)
 {
 	struct sink k = { out, room, 0 };
-	int rc = process(h, 0, &k);
+	int rc = process(h, &k);
 
 	h->inflight -= k.n;	/* handed out */
 	return k.n || rc >= 0 ? (int)k.n : rc;
@@ -440,7 +429,7 @@ client_pump(struct hgca *h, uint32_t want, uint64_t deadline_ns)
 {
 	struct sink none = { NULL, 0, 0 };
 	int rc = wait_ready(h, want ? want : 1, deadline_ns);
-	int n = process(h, want, &none);	/* what came, even with an error */
+	int n = process(h, &none);	/* what came, even with an error */
 
 	if (n < 0)
 		return n;
@@ -465,10 +454,9 @@ publish_prepared(struct hgca *h)
 {
 	if (h->prepared == 0)
 		return;
-	shm_ring_publish(&h->sq, h->prepared);
+	client_publish(h, h->prepared);
 	h->inflight += h->prepared;
 	h->prepared = 0;
-	shm_bell_ring(&h->sq.ctl->bell);
 }
 
 int
@@ -533,8 +521,7 @@ client_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *tmpl,
 	memcpy((char *)sqe + sizeof(sqe->stamp), (char *)tmpl +
 	       sizeof(tmpl->stamp), sizeof(*sqe) - sizeof(sqe->stamp));
 	sqe->tag = h->hot[i].gen << CLIENT_GEN_SHIFT | i;
-	shm_ring_publish(&h->sq, 1);
-	shm_bell_ring(&h->sq.ctl->bell);
+	client_publish(h, 1);
 	while (!s->done && rc == 0)
 		rc = client_pump(h, 1, UINT64_MAX);
 	if (s->done) {

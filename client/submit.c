@@ -172,6 +172,20 @@ hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	return 0;
 }
 
+void
+client_publish(struct hgca *h, uint32_t n)
+{
+	shm_ring_stamp_n(&h->sq, n);
+	/* The next batch's lines (as many as this one's): they arrive
+	 * while the fence of the doorbell waits for this batch's, and its
+	 * stores find them here.  A lone request asks for one line. */
+	claim(h, n);
+	/* The doorbell's fence waits for the stamps, not for the tail's
+	 * line, which the daemon reads for each batch: the tail follows. */
+	shm_bell_ring(&h->sq.ctl->bell);
+	shm_ring_publish_tail(&h->sq);
+}
+
 int
 hgca_submit(struct hgca *h)
 {
@@ -188,13 +202,8 @@ hgca_submit(struct hgca *h)
 	h->prepared = 0;
 	if (n == 0)
 		return 0;
-	shm_ring_publish(&h->sq, n);
+	client_publish(h, n);
 	h->inflight += n;
-	/* The next batch's lines (as many as this one's): they arrive
-	 * while the fence of the doorbell waits for this batch's, and its
-	 * stores find them here.  A lone request asks for one line. */
-	claim(h, n);
-	shm_bell_ring(&h->sq.ctl->bell);
 	return (int)n;
 }
 

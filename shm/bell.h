@@ -10,7 +10,8 @@
  *	else
  *		shm_bell_sleep(b, seq, timeout), shm_bell_disarm(b);
  *
- * Waker (the producer), after shm_ring_publish():
+ * Waker (the producer), after shm_ring_publish() or shm_ring_stamp_n()
+ * (the waiter's re-check looks at stamps):
  *
  *	shm_bell_ring(b);		// full fence; wake only if sleeping
  *

@@ -17,7 +17,8 @@
  * reads it.  Stamps start one lap behind, so no slot looks ready early.
  *
  * Producer: shm_ring_space(), fill shm_ring_slot(r, 0..n-1) (never its
- * first four bytes, the stamp), then shm_ring_publish(r, n); or, when the
+ * first four bytes, the stamp), then shm_ring_publish(r, n) (or
+ * shm_ring_stamp_n(), then shm_ring_publish_tail()); or, when the
  * entries are ready at once, shm_ring_put() each (contents and stamp in
  * one pass over its line) and shm_ring_advance(r, n), or shm_ring_put_n()
  * for an array of them.  Consumer:
@@ -206,10 +207,11 @@ shm_ring_put_n(struct shm_ring *r, const void *src, uint32_t n, size_t size)
 	shm_ring_advance(r, n);
 }
 
-/* Make @n written slots visible: stamp each, then move the tail.  (The
- * view in locals: a stamp's store may alias it.) */
+/* Make @n written slots ready: stamp each and move the private tail; the
+ * shared one follows with shm_ring_publish_tail().  (The view in locals: a
+ * stamp's store may alias it.) */
 static inline void
-shm_ring_publish(struct shm_ring *r, uint32_t n)
+shm_ring_stamp_n(struct shm_ring *r, uint32_t n)
 {
 	unsigned char *ents = r->ents;
 	uint32_t t = r->tail, mask = r->mask, esize = r->esize;
@@ -221,9 +223,25 @@ shm_ring_publish(struct shm_ring *r, uint32_t n)
 				  (ents + (size_t)((t + i) & mask) * esize),
 				  t + i + 1);
 	r->tail = t + n;
+}
+
+/* Publish the tail up to what was stamped.  The consumer learns what is
+ * ready from the stamps, so a producer may first ring the doorbell, whose
+ * fence then waits for no transfer of the tail's line. */
+static inline void
+shm_ring_publish_tail(struct shm_ring *r)
+{
 	/* Pairs with the acquire in shm_ring_check_tail() and in drain
 	 * checks: every stamp is visible before the tail is. */
 	shm_store_release(&r->ctl->tail, r->tail);
+}
+
+/* Make @n written slots visible: stamp each, then move the tail. */
+static inline void
+shm_ring_publish(struct shm_ring *r, uint32_t n)
+{
+	shm_ring_stamp_n(r, n);
+	shm_ring_publish_tail(r);
 }
 
 /* ---- consumer ---- */
