@@ -31,6 +31,7 @@ struct poller {
 	_Atomic uint64_t requests;
 	/* The poller thread's own. */
 	struct client *snap[POLLER_CLIENTS];
+	bool by_tail[POLLER_CLIENTS];	/* see has_work() */
 	unsigned nsnap;
 	uint32_t snap_gen;
 	struct shm_spin spin;
@@ -57,6 +58,7 @@ refresh_snapshot(struct poller *p)
 	p->nsnap = p->nlist;
 	for (unsigned i = 0; i < p->nlist; i++) {
 		p->snap[i] = p->list[i];
+		p->by_tail[i] = false;
 		client_ref(p->snap[i]);
 	}
 	p->snap_gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
@@ -173,19 +175,40 @@ take_batch(struct poller *p, struct client *c, uint32_t max,
 }
 
 /*
- * Serve one client's submission ring once: up to BATCH ready descriptors
+ * Is there a descriptor to take?  After a lone request, the stamp of the
+ * next slot says: one line crosses per request.  After a batch (@by_tail)
+ * the client likely sends batches, and the stamp would be a look at the
+ * line it fills next: every look pulls the line away from it mid-batch,
+ * and its stores and the doorbell's fence wait for the line's return.
+ * Then the published tail says first (a correct client moves it after
+ * the stamps, never behind what we consumed; a broken client that leaves
+ * it behind only delays its own requests).
+ */
+static inline bool
+has_work(const struct client *c, bool by_tail)
+{
+	/* Relaxed: only a hint; the stamp's acquire orders what is read. */
+	if (by_tail && (int32_t)(shm_load_relaxed(&c->sq.ctl->tail) -
+				 c->sq.head) <= 0)
+		return false;
+	return shm_ring_ready_at(&c->sq, 0);
+}
+
+/*
+ * Serve client @i's submission ring once: up to BATCH ready descriptors
  * that have a completion slot, answered together.  A lone request is not
  * held back by the look at the slot after it: that slot's line is still
  * in our cache from its last lap, so the look costs a cache hit.
  * Returns descriptors consumed.
  */
 static uint32_t
-service(struct poller *p, struct client *c)
+service(struct poller *p, unsigned i)
 {
+	struct client *c = p->snap[i];
 	struct hgca_cqe done[BATCH];
-	uint32_t credit;
+	uint32_t credit, n;
 
-	if (!client_serving(c) || !shm_ring_ready_at(&c->sq, 0))
+	if (!client_serving(c) || !has_work(c, p->by_tail[i]))
 		return 0;
 	/* A lone request asks for one completion slot: no lines claimed
 	 * for a batch that is not there. */
@@ -203,7 +226,9 @@ service(struct poller *p, struct client *c)
 				  "completion ring holds");
 		return 0;
 	}
-	return take_batch(p, c, credit, done);
+	n = take_batch(p, c, credit, done);
+	p->by_tail[i] = n > 1;
+	return n;
 }
 
 /* Idle: check each client's published tail (stamps tell what is ready;
@@ -293,7 +318,7 @@ poller_main(void *arg)
 		refresh_snapshot(p);
 		work = 0;
 		for (unsigned i = 0; i < p->nsnap; i++)
-			work += service(p, p->snap[i]);
+			work += service(p, i);
 		if (work) {
 			if (rounds)	/* a short idle period learns as 0 */
 				shm_spin_learn(&p->spin, since ?
