@@ -245,14 +245,21 @@ check_tails(struct poller *p)
 	}
 }
 
+/* Before sleeping: is any descriptor stamped?  Stamps, not tails: the
+ * doorbell's Dekker pair orders the stamps alone (a client moves its tail
+ * after it rings).  A client found so goes back to being looked at by its
+ * stamp, so that a tail left behind (a client killed between the two, or
+ * a broken one) cannot keep us from sleeping and its requests waiting. */
 static bool
 any_ready(struct poller *p)
 {
 	for (unsigned i = 0; i < p->nsnap; i++) {
 		struct client *c = p->snap[i];
 
-		if (client_serving(c) && shm_ring_ready_at(&c->sq, 0))
+		if (client_serving(c) && shm_ring_ready_at(&c->sq, 0)) {
+			p->by_tail[i] = false;
 			return true;
+		}
 	}
 	/* Relaxed: a change wakes us through the bell anyway. */
 	return atomic_load_explicit(&p->gen, memory_order_relaxed) !=

@@ -3,7 +3,8 @@
  * values and tags, checksums of random staging data, batches, delayed
  * (asynchronous) completions out of order, error completions, the in-flight
  * limit (for single requests and within one batch), waits that time out,
- * and millions of requests across the ring index wrap.
+ * a request whose tail is left behind after a batch, and millions of
+ * requests across the ring index wrap.
  */
 #include "config.h"
 
@@ -13,7 +14,9 @@
 #include <string.h>
 
 #include "attn/rng.h"
+#include "client/client_pvt.h"
 #include "client/hgca.h"
+#include "shm/bell.h"
 #include "shm/proto.h"
 #include "shm/spin.h"
 #include "tests/ref64.h"
@@ -22,6 +25,37 @@
 
 static struct td d;
 static struct hgca *h;
+
+/*
+ * After a batch the poller looks at the published tail before the stamps;
+ * a request stamped whose tail never moves (a client killed between the
+ * two, or a broken one) must still be answered once the poller would
+ * sleep, and must not keep it spinning.
+ */
+static void
+check_tail_left_behind(void)
+{
+	struct hgca_completion c[16];
+	int got = 0, n, rc;
+
+	for (int i = 0; i < 8; i++)
+		hgca_nop_prep(h, 500 + i, NULL);
+	rc = hgca_submit(h);
+	while (rc >= 0 && got < 8 && (n = hgca_wait(h, c, 1, 16, 5000)) > 0)
+		got += n;
+	rc = hgca_nop_prep(h, 600, NULL);
+	if (rc == 0) {		/* stamped and rung, the tail left behind */
+		shm_ring_stamp_n(&h->sq, 1);
+		h->prepared = 0;
+		h->inflight++;
+		shm_bell_ring(&h->sq.ctl->bell);
+	}
+	n = hgca_wait(h, c, 1, 1, 5000);
+	ok(got == 8 && rc == 0 && n == 1 && c[0].tag == 600 && c[0].res == 0,
+	   "a request whose tail is left behind after a batch is answered "
+	   "(batch %d of 8, prep %d, wait %d)", got, rc, n);
+	shm_ring_publish_tail(&h->sq);	/* as a correct client would */
+}
 
 static void
 check_echo(struct rng *g)
@@ -280,6 +314,7 @@ main(void)
 	check_errors();
 	check_inflight_limit();
 	check_batch_room();
+	check_tail_left_behind();
 	check_millions();
 	hgca_disconnect(h);
 out:
