@@ -268,15 +268,17 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 	/* Where the next freed slot goes on the free stack (client_slot_push()
 	 * there). */
 	uint32_t *push = h->free_wire + entries - h->slots_used;
-	uint32_t stail = h->stail, room = k->room, head = cq->head;
+	uint32_t stail = h->stail, room = k->room, idx = cq->head + n;
+	/* The entry at idx, walked along (no index arithmetic per entry). */
+	const struct hgca_cqent *base = (const struct hgca_cqent *)(const void *)
+					cq->ents, *end = base + entries;
+	const struct hgca_cqent *e = base + (idx & (entries - 1));
 
-	for (; n < max; n++) {
-		const struct hgca_cqent *e = SHM_RING_ENTRY(cq, const struct
-							    hgca_cqent, head + n);
+	for (; n < max; n++, idx++) {
 		uint32_t wire, i;
 
 		/* Pairs with the release in cq_write() (daemon). */
-		if (shm_load_acquire(&e->stamp) != head + n + 1)
+		if (shm_load_acquire(&e->stamp) != idx + 1)
 			break;
 		wire = e->tag;
 		i = client_wire_slot(wire);
@@ -286,9 +288,11 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 		/* The stash's size is a power of two (the ring's). */
 		completion_set(kn < room ? &out[kn++] :
 			       &stash[stail++ & (entries - 1)], hot[i].tag,
-			       e->res, cq_values(h, e, head + n));
+			       e->res, cq_values(h, e, idx));
 		hot[i].kind = SLOT_FREE;
 		*push++ = wire + (1u << CLIENT_GEN_SHIFT);
+		if (++e == end)
+			e = base;
 	}
 	h->slots_used = entries - (uint32_t)(push - h->free_wire);
 	h->stail = stail;

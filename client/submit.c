@@ -176,10 +176,13 @@ void
 client_publish(struct hgca *h, uint32_t n)
 {
 	shm_ring_stamp_n(&h->sq, n);
-	/* The next batch's lines (as many as this one's): they arrive
-	 * while the fence of the doorbell waits for this batch's, and its
-	 * stores find them here.  A lone request asks for one line. */
-	claim(h, n);
+	/* After a batch, the next batch's lines (as many as this one's):
+	 * they arrive while the fence of the doorbell waits for this
+	 * batch's, and its stores find them here.  Not after a lone request:
+	 * the daemon looks at the next slot's stamp, and would take its line
+	 * straight back. */
+	if (n > 1)
+		claim(h, n);
 	/* The doorbell's fence waits for the stamps, not for the tail's
 	 * line, which the daemon reads for each batch: the tail follows. */
 	shm_bell_ring(&h->sq.ctl->bell);
