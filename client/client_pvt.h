@@ -33,7 +33,8 @@
  */
 enum slot_kind { SLOT_FREE = 0, SLOT_USER = 1, SLOT_SYNC = 2, SLOT_LEAN = 3 };
 
-#define CLIENT_GEN_SHIFT 16	/* a wire tag's generation: its upper bits */
+#define CLIENT_GEN_SHIFT 16	/* a wire tag's generation: its upper bits,
+				 * but HGCA_TAG_VAL */
 _Static_assert(SHM_RING_MAX <= 1u << CLIENT_GEN_SHIFT,
 	       "a slot index fits below the generation");
 
@@ -114,7 +115,7 @@ struct hgca {
 	uint32_t inflight;		/* the caller's, published, not yet
 					 * handed out (in the ring or stash) */
 	struct shm_spin spin;
-	struct hgca_cqval *cqv;		/* [entries] completions' values */
+	struct hgca_cqval *cqv;		/* [entries] completions' res, values */
 	struct client_slot_hot *hot;	/* [entries] */
 	struct client_slot *slots;	/* [entries] */
 	/* The free slots, a stack: [0, entries - slots_used), each as the
@@ -158,7 +159,15 @@ client_wire_slot(uint32_t wire)
 static inline uint32_t
 client_wire_gen(uint32_t wire)
 {
-	return wire >> CLIENT_GEN_SHIFT;
+	return (wire & ~HGCA_TAG_VAL) >> CLIENT_GEN_SHIFT;
+}
+
+/* The wire tag a slot's next request gets: the next generation, wrapping
+ * below HGCA_TAG_VAL. */
+static inline uint32_t
+client_wire_next(uint32_t wire)
+{
+	return (wire + (1u << CLIENT_GEN_SHIFT)) & ~HGCA_TAG_VAL;
 }
 
 static inline uint64_t
@@ -207,8 +216,7 @@ static inline void
 client_slot_push(struct hgca *h, uint32_t wire)
 {
 	h->hot[client_wire_slot(wire)].kind = SLOT_FREE;
-	h->free_wire[h->lo.entries - h->slots_used--] =
-		wire + (1u << CLIENT_GEN_SHIFT);
+	h->free_wire[h->lo.entries - h->slots_used--] = client_wire_next(wire);
 }
 
 /* client_slot_put() of a slot that holds no staging, inline. */

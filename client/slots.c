@@ -167,28 +167,28 @@ copy_out(struct hgca *h, const struct client_slot *s)
 		       s->nstats * sizeof(*s->stats));
 }
 
-/* The values of completion entry @e, at index @idx: zero unless it says
- * they were written. */
+/* The res and values of completion entry @e, at index @idx: zero unless
+ * its tag says they were written. */
 static inline struct hgca_cqval
 cq_values(const struct hgca *h, const struct hgca_cqent *e, uint32_t idx)
 {
-	struct hgca_cqval v = { { 0, 0 } };
+	struct hgca_cqval v = { 0, 0, { 0, 0 }, 0 };
 
-	if (e->flags & HGCA_CQE_F_VAL)
+	if (e->tag & HGCA_TAG_VAL)
 		v = h->cqv[idx & (h->lo.entries - 1)];
 	return v;
 }
 
 /* Fill in a completion for the caller, in two 16-byte stores. */
 static inline void
-completion_set(struct hgca_completion *c, uint64_t tag, int32_t res,
-	       struct hgca_cqval v)
+completion_set(struct hgca_completion *c, uint64_t tag,
+	       const struct hgca_cqval *v)
 {
-	struct { int32_t res; uint32_t flags; } rf = { res, 0 };
+	struct { int32_t res; uint32_t flags; } rf = { v->res, 0 };
 
 	c->tag = tag;
 	memcpy(&c->res, &rf, sizeof(rf));	/* res, flags = 0 */
-	memcpy(c->value, v.val, sizeof(c->value));
+	memcpy(c->value, v->val, sizeof(c->value));
 }
 
 /* Where the caller's completions go: the first @room into @out (when
@@ -223,16 +223,16 @@ process_one(struct hgca *h, uint32_t idx, struct sink *k)
 	if (!hs || hs->kind == SLOT_FREE || hs->gen != client_wire_gen(e->tag) ||
 	    (hs->kind == SLOT_SYNC && s->done))
 		return client_fail(h, -EPROTO);	/* names no request */
-	if (e->res == 0 && (s->out || s->stats))
+	if (v.res == 0 && (s->out || s->stats))
 		copy_out(h, s);
 	if (hs->kind == SLOT_SYNC) {	/* client_call reads and frees it */
-		s->res = e->res;
+		s->res = v.res;
 		s->val[0] = v.val[0];
 		s->val[1] = v.val[1];
 		s->done = true;
 		return 0;
 	}
-	completion_set(sink_next(h, k), hs->tag, e->res, v);
+	completion_set(sink_next(h, k), hs->tag, &v);
 	if (s->has_ext)
 		client_slot_put(h, s);
 	else
@@ -262,7 +262,9 @@ static inline uint32_t
 process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 	     uint32_t max, struct sink *k)
 {
+	static const struct hgca_cqval zero;
 	struct client_slot_hot *hot = h->hot;
+	const struct hgca_cqval *cqv = h->cqv;
 	struct hgca_completion *stash = h->stash, *out = k->out;
 	uint32_t entries = h->lo.entries, kn = k->n;
 	/* Where the next freed slot goes on the free stack (client_slot_push()
@@ -275,6 +277,7 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 	const struct hgca_cqent *e = base + (idx & (entries - 1));
 
 	for (; n < max; n++, idx++) {
+		struct hgca_completion *dst;
 		uint32_t wire, i;
 
 		/* Pairs with the release in cq_write() (daemon). */
@@ -286,11 +289,14 @@ process_lean(struct hgca *h, const struct shm_ring *cq, uint32_t n,
 		    !hot_is(&hot[i], client_wire_word(wire, SLOT_LEAN)))
 			break;
 		/* The stash's size is a power of two (the ring's). */
-		completion_set(kn < room ? &out[kn++] :
-			       &stash[stail++ & (entries - 1)], hot[i].tag,
-			       e->res, cq_values(h, e, idx));
+		dst = kn < room ? &out[kn++] : &stash[stail++ & (entries - 1)];
+		if (wire & HGCA_TAG_VAL)
+			completion_set(dst, hot[i].tag,
+				       &cqv[idx & (entries - 1)]);
+		else
+			completion_set(dst, hot[i].tag, &zero);
 		hot[i].kind = SLOT_FREE;
-		*push++ = wire + (1u << CLIENT_GEN_SHIFT);
+		*push++ = client_wire_next(wire);
 		if (++e == end)
 			e = base;
 	}

@@ -135,15 +135,10 @@ client_cq_credit(struct client *c, uint32_t want, uint32_t *credit)
 
 /*
  * Post @n completions and publish them; cq_lock held.  Each entry is
- * written and stamped in one pass over its line, after its values (only
- * a completion with a value not zero has any: shm/proto.h).  The view in
- * locals: the stores into the region may alias it.
+ * written and stamped in one pass over its line, after its res and
+ * values when any is not zero (shm/proto.h).  The view in locals: the
+ * stores into the region may alias it.
  */
-_Static_assert(offsetof(struct hgca_cqe, tag) == 4 &&
-	       offsetof(struct hgca_cqent, res) == 4 &&
-	       offsetof(struct hgca_cqent, tag) == 8,
-	       "res and tag side by side in both");
-
 static void
 cq_write(struct client *c, const struct hgca_cqe *cqe, uint32_t n)
 {
@@ -154,15 +149,18 @@ cq_write(struct client *c, const struct hgca_cqe *cqe, uint32_t n)
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct hgca_cqent *e = &ents[(t + i) & mask];
-		uint32_t flags = 0;
+		uint32_t tag = cqe[i].tag;
 
-		if (cqe[i].val[0] | cqe[i].val[1]) {
-			memcpy(&vals[(t + i) & mask], cqe[i].val,
-			       sizeof(vals[0]));
-			flags = HGCA_CQE_F_VAL;
+		if ((uint64_t)(uint32_t)cqe[i].res | cqe[i].val[0] |
+		    cqe[i].val[1]) {
+			struct hgca_cqval v = { cqe[i].res, 0,
+						{ cqe[i].val[0],
+						  cqe[i].val[1] }, 0 };
+
+			vals[(t + i) & mask] = v;
+			tag |= HGCA_TAG_VAL;
 		}
-		memcpy(&e->res, &cqe[i].res, 8);	/* res, tag: one store */
-		e->flags = flags;
+		e->tag = tag;
 		/* Pairs with the acquire of the stamp in the client: the
 		 * entry and its values are visible before the stamp is. */
 		shm_store_release(&e->stamp, t + i + 1);

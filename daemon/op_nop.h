@@ -31,12 +31,14 @@ _Static_assert(offsetof(struct hgca_sqe, flags) == 5 &&
  * Anything else goes through ops_dispatch(), which says why.  In whole
  * words, as read once from the ring (little-endian, as the wire is):
  * @w0 bytes 0-7 (stamp, opcode, flags, rsvd0), @w1 bytes 8-15 (tag,
- * rsvd1), @rest the OR of the payload's raw[1..5].
+ * whose bit 31 is reserved, then rsvd1), @rest the OR of the payload's
+ * raw[1..5].
  */
 static inline bool
 op_nop_plain_words(uint64_t w0, uint64_t w1, uint64_t rest)
 {
-	return w0 >> 32 == HGCA_OP_NOP && w1 >> 32 == 0 && rest == 0;
+	_Static_assert(HGCA_TAG_VAL == 1u << 31, "the tag's top bit");
+	return w0 >> 32 == HGCA_OP_NOP && w1 >> 31 == 0 && rest == 0;
 }
 
 /* A word of a descriptor. */

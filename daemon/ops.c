@@ -31,7 +31,7 @@ ops_dispatch(struct client *c, const struct hgca_sqe *sqe,
 		*why = "unknown flags for the opcode";
 		return OP_VIOLATION;
 	}
-	if (sqe->rsvd0 || sqe->rsvd1) {
+	if (sqe->rsvd0 || sqe->rsvd1 || (sqe->tag & HGCA_TAG_VAL)) {
 		*why = "reserved descriptor fields are not zero";
 		return OP_VIOLATION;
 	}

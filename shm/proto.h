@@ -215,7 +215,7 @@ struct hgca_region_hdr {
 	uint64_t cq_ctl_off;	/* ... of the completion ring */
 	uint64_t sq_off;	/* sq_entries descriptors */
 	uint64_t cq_off;	/* cq_entries completion entries */
-	uint64_t cqv_off;	/* cq_entries completion values */
+	uint64_t cqv_off;	/* cq_entries completion values (res, val) */
 	uint64_t stage_off;	/* the staging arena: requests' offsets */
 	uint64_t stage_size;	/*   are relative to stage_off */
 	/* Status line, written by the daemon only. */
@@ -378,7 +378,8 @@ struct hgca_sqe {
 	uint8_t opcode;		/* enum hgca_opcode */
 	uint8_t flags;		/* opcode's flags */
 	uint16_t rsvd0;		/* zero */
-	uint32_t tag;		/* returned in the completion */
+	uint32_t tag;		/* returned in the completion; bit 31
+				 * (HGCA_TAG_VAL) zero */
 	uint32_t rsvd1;		/* zero */
 	union {
 		struct hgca_sqe_nop nop;
@@ -393,7 +394,8 @@ struct hgca_sqe {
  * What a completion says: res is 0 (or a count) on success, a negative
  * errno for an error a correct client can make; val holds op-specific
  * results (NOP: value, checksum).  Not itself on the wire: it travels as
- * a struct hgca_cqent and, when a value is not zero, a struct hgca_cqval.
+ * a struct hgca_cqent and, unless res and both values are zero, a struct
+ * hgca_cqval.
  */
 struct hgca_cqe {
 	int32_t res;
@@ -401,35 +403,38 @@ struct hgca_cqe {
 	uint64_t val[2];
 };
 
-#define HGCA_CQE_F_VAL 0x1u	/* the values are in the hgca_cqval */
+/* In a descriptor's tag: reserved (zero); in a completion entry's: the
+ * completion's res and values are in its struct hgca_cqval. */
+#define HGCA_TAG_VAL 0x80000000u
 
 /*
- * A completion ring entry: 16 bytes, four to a line, stamped like a
- * descriptor.  Only a completion with a value not zero has flags
- * HGCA_CQE_F_VAL: its values are then in the struct hgca_cqval at the same
+ * A completion ring entry: 8 bytes, eight to a line, stamped like a
+ * descriptor: the descriptor's tag, with HGCA_TAG_VAL set when res or a
+ * value is not zero.  Those are then in the struct hgca_cqval at the same
  * index of the array at cqv_off, written before the stamp; without the
- * flag both values are zero and that entry is not written (a NOP's
- * completion moves a quarter of a line).
+ * flag they are zero and that entry is not written (a plain NOP's
+ * completion moves an eighth of a line).
  * Bump HGCA_PROTO_VERSION when this changes.
  */
 struct hgca_cqent {
 	_Atomic uint32_t stamp;	/* the ring's */
-	int32_t res;
-	uint32_t tag;		/* the descriptor's tag */
-	uint32_t flags;		/* HGCA_CQE_F_* */
+	uint32_t tag;		/* the descriptor's tag | HGCA_TAG_VAL */
 };
 
 /* Bump HGCA_PROTO_VERSION when this changes. */
 struct hgca_cqval {
+	int32_t res;
+	uint32_t rsvd;		/* zero */
 	uint64_t val[2];
+	uint64_t pad;		/* zero */
 };
 
 _Static_assert(sizeof(struct hgca_msg_hdr) == 16, "message header");
 _Static_assert(sizeof(struct hgca_msg_hello) == 48, "hello");
 _Static_assert(sizeof(struct hgca_sqe) == 64, "descriptor is one line");
 _Static_assert(sizeof(struct hgca_sqe_nop) == 48, "nop payload");
-_Static_assert(sizeof(struct hgca_cqent) == 16, "completion entry");
-_Static_assert(sizeof(struct hgca_cqval) == 16, "completion values");
+_Static_assert(sizeof(struct hgca_cqent) == 8, "completion entry");
+_Static_assert(sizeof(struct hgca_cqval) == 32, "completion values");
 _Static_assert(sizeof(struct hgca_sqe_stage) == 48, "stage payload");
 _Static_assert(sizeof(struct hgca_sqe_seq) == 48, "seq payload");
 _Static_assert(sizeof(struct hgca_sqe_append) == 48, "append payload");

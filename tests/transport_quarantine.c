@@ -137,6 +137,7 @@ sqe_of(struct hgca *h, struct hgca_sqe *s, int kind)
 	case 6: s->u.nop.len = 16; break;		/* buffer, no flag */
 	case 7: s->u.nop.rsvd[1] = 3; break;		/* NOP reserved */
 	case 8: s->rsvd1 = 1; break;			/* above the tag */
+	case 9: s->tag |= HGCA_TAG_VAL; break;		/* the tag's top bit */
 	}
 }
 
@@ -149,6 +150,7 @@ static void bad_flag(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 5); raw_
 static void no_flag(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 6); raw_submit(h, &s); }
 static void rsvd_nop(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 7); raw_submit(h, &s); }
 static void rsvd_tag(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 8); raw_submit(h, &s); }
+static void tag_bit(struct hgca *h) { struct hgca_sqe s; sqe_of(h, &s, 9); raw_submit(h, &s); }
 
 static const struct misdeed {
 	const char *name;
@@ -172,6 +174,7 @@ static const struct misdeed {
 	{ "reserved descriptor field", rsvd_hdr, "reserved descriptor fields" },
 	{ "reserved word above the tag", rsvd_tag,
 	  "reserved descriptor fields" },
+	{ "the tag's reserved top bit", tag_bit, "reserved descriptor fields" },
 	{ "unknown flag", bad_flag, "unknown flags for the opcode" },
 	{ "buffer without its flag", no_flag, "NOP fields contradict" },
 	{ "reserved NOP field", rsvd_nop, "NOP fields contradict" },
