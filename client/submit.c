@@ -58,7 +58,6 @@ _Static_assert(sizeof(struct hgca_nop) == 32 &&
 static inline __attribute__((always_inline)) void
 nop_fill(struct hgca_sqe *sqe, uint32_t wire, const struct hgca_nop *nop)
 {
-	static const struct hgca_nop zero;
 	uint8_t head[4] = { HGCA_OP_NOP, 0, 0, 0 };
 	uint64_t tag = wire;	/* tag, then rsvd1 = 0 (little-endian) */
 
@@ -67,7 +66,10 @@ nop_fill(struct hgca_sqe *sqe, uint32_t wire, const struct hgca_nop *nop)
 			  (nop->delay_us ? HGCA_NOP_F_DELAY : 0);
 	memcpy(&sqe->opcode, head, sizeof(head));	/* opcode .. rsvd0 */
 	memcpy(&sqe->tag, &tag, sizeof(tag));
-	memcpy(&sqe->u.nop, nop ? nop : &zero, sizeof(*nop));
+	if (nop)
+		memcpy(&sqe->u.nop, nop, sizeof(*nop));
+	else
+		memset(&sqe->u.nop, 0, sizeof(*nop));
 	memset(sqe->u.nop.rsvd, 0, sizeof(sqe->u.nop.rsvd));
 }
 
@@ -147,16 +149,29 @@ nop_prep_slow(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	return 0;
 }
 
+/* hgca_nop_prep() of a NOP with arguments within the batch's room. */
+static __attribute__((noinline)) int
+nop_prep_args(struct hgca *h, uint64_t tag, const struct hgca_nop *nop,
+	      uint32_t p)
+{
+	if (!nop_ok(h, nop))
+		return -EINVAL;
+	nop_fill(SHM_RING_ENTRY(&h->sq, struct hgca_sqe, h->sq.tail + p),
+		 client_slot_pop(h, SLOT_LEAN, tag), nop);
+	h->prepared = p + 1;
+	return 0;
+}
+
 /*
  * Within the batch's room a NOP takes a slot (one store) and writes its
  * descriptor, nothing more: kept free of calls on its way, so that it
  * needs no stack frame, since every store a request makes waits in the
- * store buffer behind the ring's lines.
+ * store buffer behind the ring's lines.  A plain one (no arguments, the
+ * common case) is written from constants.
  */
 int
 hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 {
-	struct hgca_sqe *sqe;
 	uint32_t p;
 
 	if (!h)
@@ -164,10 +179,10 @@ hgca_nop_prep(struct hgca *h, uint64_t tag, const struct hgca_nop *nop)
 	p = h->prepared;
 	if (p == 0 || p >= h->prep_room || h->err)
 		return nop_prep_slow(h, tag, nop);
-	if (nop && !nop_ok(h, nop))
-		return -EINVAL;
-	sqe = SHM_RING_ENTRY(&h->sq, struct hgca_sqe, h->sq.tail + p);
-	nop_fill(sqe, client_slot_pop(h, SLOT_LEAN, tag), nop);
+	if (nop)
+		return nop_prep_args(h, tag, nop, p);
+	nop_fill(SHM_RING_ENTRY(&h->sq, struct hgca_sqe, h->sq.tail + p),
+		 client_slot_pop(h, SLOT_LEAN, tag), NULL);
 	h->prepared = p + 1;
 	return 0;
 }
