@@ -325,7 +325,7 @@ process_run(struct hgca *h, const struct shm_ring *cq, uint32_t max,
 
 /*
  * Every completion that has arrived, in one pass: each stamp is read with
- * the rest of its line, in order (four to a line: the processor fetches
+ * the rest of its line, in order (eight to a line: the processor fetches
  * the next lines while it works on these).  The daemon's tail is not
  * read: its line would cross twice per batch, and the daemon would wait
  * for it when it unlocks after posting; nor is anything fetched ahead of

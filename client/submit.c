@@ -102,13 +102,13 @@ room_update(struct hgca *h)
 static inline void
 claim(struct hgca *h, uint32_t n)
 {
-	uint32_t free = h->lo.entries - (h->sq.tail - h->sq.head);
+	uint32_t unused = h->lo.entries - (h->sq.tail - h->sq.head);
 	int32_t have = (int32_t)(h->claimed - h->sq.tail);
 
 	if (n > PREP_CLAIM)
 		n = PREP_CLAIM;
-	if (n > free)
-		n = free;
+	if (n > unused)
+		n = unused;
 	if (have < 0)
 		have = 0;
 	if ((uint32_t)have >= n)
