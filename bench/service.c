@@ -755,9 +755,12 @@ parse_args(int argc, char **argv, struct opts *o)
 		o->chunk = SVC_CHUNK_PAGES;
 	/* 1 GiB of K+V per client (4x the LLC); --quick: 512 MiB (2x). */
 	o->layers = o->quick ? 4 : 8;
-	o->steps = o->quick ? 2 : 4;
-	o->reps = o->quick ? 3 : 9;
-	o->fair_steps = o->quick ? 40 : 100;
+	/* --quick spends its time filling the contexts; its rounds were
+	 * ~50 ms each, where one stray time slice of another process moved
+	 * a ratio by 10%: more steps and repetitions cost it a few seconds. */
+	o->steps = o->quick ? 6 : 8;
+	o->reps = o->quick ? 5 : 9;
+	o->fair_steps = o->quick ? 100 : 200;
 }
 
 /* ---- main ---- */
