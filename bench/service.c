@@ -813,6 +813,7 @@ median(double *v, int n)
 struct through {
 	double bw[16], eng[16], step[MAXCL + 1][16], agg[MAXCL + 1][16];
 	double overhead[16], bw_ratio[16];
+	double vs_eng[16];	/* several clients' aggregate / the engine's */
 };
 
 static void
@@ -848,6 +849,8 @@ throughput(const struct opts *o, const char *sock, struct through *r)
 		r->overhead[rep] = r->step[1][rep] / r->eng[rep];
 		r->bw_ratio[rep] = fmin(r->agg[2][rep], r->agg[4][rep]) /
 				   r->bw[rep];
+		r->vs_eng[rep] = fmin(r->agg[2][rep], r->agg[4][rep]) *
+				 r->eng[rep] / ((double)CTX * TOK_BYTES * 2);
 	}
 	board_set(&bd->round, -1);
 	for (int i = 0; i < MAXCL; i++)
@@ -920,6 +923,10 @@ print_through(const struct opts *o, struct through *r)
 		       "GB/s  (%.2f of read bw)\n", k, k > 1 ? "s," : ", ",
 		       k > 1 ? " (mean)" : "       ", st * 1e3, ag / 1e9, ag / bw);
 	}
+	/* What the service itself costs with several clients, apart from
+	 * how close the kernels come to the read bandwidth. */
+	printf("  %-44s %8.2f\n", "2 or 4 clients' bytes/s / the engine's",
+	       median(r->vs_eng, o->reps));
 }
 
 int
