@@ -14,10 +14,13 @@
  *   4. fairness: a short-context client's decode step alone, then beside a
  *      client with a 128K-token context that keeps attends in flight.
  *
- * Every client process spins while it waits (then sleeps, with the spin
- * budget the daemon publishes: it shrinks when runnable threads outnumber
- * the cores).  With W workers, the poller and the clients on few cores they
- * contend, and the numbers show it.
+ * Every client process spins while it waits for a short call (then
+ * sleeps, with the spin budget the daemon publishes: it shrinks when
+ * runnable threads outnumber the cores) and sleeps at once in a long
+ * attend; processes waiting for their turn (the idle clients, the parent)
+ * sleep on futexes, so that the bench itself preempts nobody.  With W
+ * workers, the poller and the clients on few cores they contend, and the
+ * numbers show it.
  *
  * Prints a table, then `result service_overhead`, `service_bw_ratio` and
  * `fair_latency_ratio` lines.
@@ -34,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/futex.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -45,6 +49,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,9 +70,12 @@
 #define SHORT_CTX 2048
 #define BLK 4096		/* tokens of the random block reused */
 #define WINDOW 1024		/* the model's dense window, tokens */
-/* How often a client waiting for its turn looks (not timed): seldom, so
- * that idle clients do not preempt the threads being measured. */
-#define IDLE_US 2000
+/* A process waiting for its turn sleeps on a futex of the board (woken by
+ * the change it waits for, never polling: a poll every few hundred
+ * microseconds preempts the threads being measured, and cost the service
+ * ~9% of its step time here); it looks again this often in case a peer
+ * failed without waking it. */
+#define IDLE_NS 100000000
 #define MAXCL 4
 #define TOK_BYTES (HKV * D * 2)	/* one token of one layer, K or V */
 
@@ -351,6 +359,32 @@ struct board {
 };
 
 static struct board *bd;
+
+/* Sleeps while *@v is @old (a timeout at most; the caller looks again). */
+static void
+board_wait(_Atomic int *v, int old)
+{
+	struct timespec ts = { 0, IDLE_NS };
+
+	/* Not FUTEX_PRIVATE_FLAG: the board is shared between processes. */
+	if (atomic_load(v) == old)
+		syscall(SYS_futex, v, FUTEX_WAIT, old, &ts, NULL, 0);
+}
+
+/* Stores @val into *@v and wakes every process sleeping on it. */
+static void
+board_set(_Atomic int *v, int val)
+{
+	atomic_store(v, val);
+	syscall(SYS_futex, v, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static void
+board_add(_Atomic int *v, int n)
+{
+	atomic_fetch_add(v, n);
+	syscall(SYS_futex, v, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
 static double fair_app[2];	/* the short client's append: alone, beside */
 
 static int
@@ -447,7 +481,7 @@ client_main(const struct opts *o, const char *sock, int idx)
 		int n = 0;
 
 		while (atomic_load(&bd->round) == round)
-			usleep(IDLE_US);
+			board_wait(&bd->round, round);
 		round = atomic_load(&bd->round);
 		if (round < 0)
 			break;
@@ -464,8 +498,8 @@ client_main(const struct opts *o, const char *sock, int idx)
 			}
 		bd->step_s[idx] = t / n;
 		if (rc)
-			atomic_fetch_add(&bd->failed, 1);
-		atomic_fetch_add(&bd->finished, 1);
+			board_add(&bd->failed, 1);
+		board_add(&bd->finished, 1);
 	}
 	hgca_disconnect(h);
 	return 0;
@@ -480,11 +514,14 @@ round_run(int k, double *step)
 	int r = atomic_load(&bd->round);
 	double agg = 0;
 
+	int done;
+
 	atomic_store(&bd->finished, 0);
 	atomic_store(&bd->active, k);
-	atomic_store(&bd->round, r + 1);
-	while (atomic_load(&bd->finished) < k && !atomic_load(&bd->failed))
-		usleep(500);
+	board_set(&bd->round, r + 1);
+	while ((done = atomic_load(&bd->finished)) < k &&
+	       !atomic_load(&bd->failed))
+		board_wait(&bd->finished, done);
 	*step = 0;
 	for (int i = 0; i < k; i++) {
 		*step += bd->step_s[i] / k;
@@ -510,7 +547,7 @@ long_main(const char *sock)
 	while (!atomic_load(&bd->long_stop) && rc == 0) {
 		if (atomic_load(&bd->long_pause) && inflight == 0) {
 			atomic_store(&bd->long_running, 0);
-			usleep(IDLE_US);
+			board_wait(&bd->long_pause, 1);
 			continue;
 		}
 		while (inflight < 2 && rc == 0 && !atomic_load(&bd->long_pause)) {
@@ -718,9 +755,12 @@ parse_args(int argc, char **argv, struct opts *o)
 		o->chunk = SVC_CHUNK_PAGES;
 	/* 1 GiB of K+V per client (4x the LLC); --quick: 512 MiB (2x). */
 	o->layers = o->quick ? 4 : 8;
-	o->steps = o->quick ? 2 : 4;
-	o->reps = o->quick ? 3 : 9;
-	o->fair_steps = o->quick ? 40 : 100;
+	/* --quick spends its time filling the contexts; its rounds were
+	 * ~50 ms each, where one stray time slice of another process moved
+	 * a ratio by 10%: more steps and repetitions cost it a few seconds. */
+	o->steps = o->quick ? 6 : 8;
+	o->reps = o->quick ? 5 : 9;
+	o->fair_steps = o->quick ? 100 : 200;
 }
 
 /* ---- main ---- */
@@ -773,6 +813,7 @@ median(double *v, int n)
 struct through {
 	double bw[16], eng[16], step[MAXCL + 1][16], agg[MAXCL + 1][16];
 	double overhead[16], bw_ratio[16];
+	double vs_eng[16];	/* several clients' aggregate / the engine's */
 };
 
 static void
@@ -808,8 +849,10 @@ throughput(const struct opts *o, const char *sock, struct through *r)
 		r->overhead[rep] = r->step[1][rep] / r->eng[rep];
 		r->bw_ratio[rep] = fmin(r->agg[2][rep], r->agg[4][rep]) /
 				   r->bw[rep];
+		r->vs_eng[rep] = fmin(r->agg[2][rep], r->agg[4][rep]) *
+				 r->eng[rep] / ((double)CTX * TOK_BYTES * 2);
 	}
-	atomic_store(&bd->round, -1);
+	board_set(&bd->round, -1);
 	for (int i = 0; i < MAXCL; i++)
 		waitpid(cl[i], NULL, 0);
 	engine_stop(o, &p, th);
@@ -841,13 +884,14 @@ fairness(const struct opts *o, const char *sock, double *alone,
 		while (atomic_load(&bd->long_running))
 			usleep(200);
 		a[rep] = short_steps(h, model, seq, o->fair_steps, &aa[rep]);
-		atomic_store(&bd->long_pause, 0);
+		board_set(&bd->long_pause, 0);
 		while (!atomic_load(&bd->long_running) && !atomic_load(&bd->failed))
 			usleep(200);
 		b[rep] = short_steps(h, model, seq, o->fair_steps, &ba[rep]);
 		q[rep] = b[rep] / a[rep];
 	}
 	atomic_store(&bd->long_stop, 1);
+	board_set(&bd->long_pause, 1);	/* wakes it if it sleeps */
 	waitpid(lng, NULL, 0);
 	hgca_disconnect(h);
 	*alone = median(a, o->reps);
@@ -879,6 +923,10 @@ print_through(const struct opts *o, struct through *r)
 		       "GB/s  (%.2f of read bw)\n", k, k > 1 ? "s," : ", ",
 		       k > 1 ? " (mean)" : "       ", st * 1e3, ag / 1e9, ag / bw);
 	}
+	/* What the service itself costs with several clients, apart from
+	 * how close the kernels come to the read bandwidth. */
+	printf("  %-44s %8.2f\n", "2 or 4 clients' bytes/s / the engine's",
+	       median(r->vs_eng, o->reps));
 }
 
 int

@@ -173,6 +173,27 @@ hgca_attend_submit(struct hgca *h, uint64_t tag, const struct hgca_attend *a)
 	return rc < 0 ? rc : 0;
 }
 
+/*
+ * Runs the call with the handle's wait learning from synchronous attends
+ * alone.  Their waits are the workers' time over the whole context, far
+ * longer than an append's or a model call's: learned apart, a long attend
+ * sleeps at once (a spin only takes a core from the workers computing it,
+ * which on a small host are all of them), while the short calls between
+ * attends keep spinning for their quick answers.
+ */
+static int
+attend_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *sqe)
+{
+	struct shm_spin other = h->spin;
+	int rc;
+
+	h->spin = h->attend_spin;
+	rc = client_call(h, s, sqe, NULL);
+	h->attend_spin = h->spin;
+	h->spin = other;
+	return rc;
+}
+
 int
 hgca_attend(struct hgca *h, const struct hgca_attend *a)
 {
@@ -194,5 +215,5 @@ hgca_attend(struct hgca *h, const struct hgca_attend *a)
 		return rc;
 	fill(h, a, &lo, off, &sqe.u.stage);
 	bind_results(s, a, &lo, off);
-	return client_call(h, s, &sqe, NULL);
+	return attend_call(h, s, &sqe);
 }

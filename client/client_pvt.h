@@ -20,6 +20,9 @@
 #define CLIENT_SLICE_NS 20000000ll	/* a sleeping wait checks the socket */
 #define CLIENT_MODELS 64		/* models per handle (the daemon's limit) */
 #define CLIENT_STAGE_GRAIN 64u		/* staging allocations' alignment */
+/* A synchronous attend whose waits average more than this many spin
+ * budgets sleeps at once (attend.c). */
+#define CLIENT_ATTEND_IDLE_X 4
 
 /*
  * Every request is tracked in a slot from prep until its completion is
@@ -115,6 +118,7 @@ struct hgca {
 	uint32_t inflight;		/* the caller's, published, not yet
 					 * handed out (in the ring or stash) */
 	struct shm_spin spin;
+	struct shm_spin attend_spin;	/* synchronous attends' own (attend.c) */
 	struct hgca_cqval *cqv;		/* [entries] completions' res, values */
 	struct client_slot_hot *hot;	/* [entries] */
 	struct client_slot *slots;	/* [entries] */

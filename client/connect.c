@@ -127,6 +127,8 @@ map_region(struct hgca *h, int fd)
 			sizeof(struct hgca_cqent));
 	/* Relaxed: a hint the daemon refreshes. */
 	shm_spin_init(&h->spin, shm_load_relaxed(&h->hdr->spin_ns));
+	shm_spin_init(&h->attend_spin, h->spin.cap_ns);
+	h->attend_spin.idle_x = CLIENT_ATTEND_IDLE_X;
 	rc = client_tables_init(h);
 	if (rc < 0) {
 		munmap(h->base, h->lo.size);

@@ -13,6 +13,7 @@ shm_spin_init(struct shm_spin *s, uint64_t cap_ns)
 {
 	s->cap_ns = cap_ns;
 	s->avg_ns = 0;
+	s->idle_x = SHM_SPIN_IDLE_X;
 }
 
 uint64_t
@@ -22,7 +23,7 @@ shm_spin_limit(const struct shm_spin *s)
 	 * less: waits a few times the budget are what sleeping itself
 	 * costs (the peer's wake-up), and shrinking then would make every
 	 * wait sleep, which makes every wait long: a spiral. */
-	if (s->avg_ns <= SHM_SPIN_IDLE_X * s->cap_ns)
+	if (s->avg_ns <= s->idle_x * s->cap_ns)
 		return s->cap_ns;
 	return s->cap_ns < SHM_SPIN_FLOOR_NS ? s->cap_ns : SHM_SPIN_FLOOR_NS;
 }
@@ -30,7 +31,7 @@ shm_spin_limit(const struct shm_spin *s)
 void
 shm_spin_learn(struct shm_spin *s, uint64_t waited_ns)
 {
-	uint64_t clip = 2 * SHM_SPIN_IDLE_X * s->cap_ns + SHM_SPIN_FLOOR_NS;
+	uint64_t clip = 2 * s->idle_x * s->cap_ns + SHM_SPIN_FLOOR_NS;
 
 	/* Clipped, so that one long idle period does not stop spinning for
 	 * long; weight 1/8 forgets in about ten waits. */

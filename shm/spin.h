@@ -17,6 +17,10 @@
 struct shm_spin {
 	uint64_t cap_ns;	/* most we spin for one wait */
 	uint64_t avg_ns;	/* moving average of recent waits */
+	uint32_t idle_x;	/* average wait / cap past which we spin only
+				 * the floor (SHM_SPIN_IDLE_X from init; lower
+				 * it for waits that are long because the peer
+				 * works, not because it sleeps) */
 };
 
 #define SHM_SPIN_FLOOR_NS 1000	/* spin at least this, unless cap is 0 */

@@ -7,7 +7,7 @@ E2E_LIBS = $(CLIENT_TEST_LIBS) daemon/libhgcasvc.la attn/libattn.la -lm
 
 E2E_TESTS = tests/e2e_decode tests/e2e_errors tests/e2e_quota \
 	tests/e2e_quarantine tests/e2e_fair tests/e2e_man \
-	tests/e2e_conf
+	tests/e2e_conf tests/service_wait
 check_PROGRAMS += $(E2E_TESTS)
 TESTS += $(E2E_TESTS)
 tests_e2e_decode_SOURCES = tests/e2e_decode.c $(E2E_HELP)
@@ -23,6 +23,7 @@ tests_e2e_fair_SOURCES = tests/e2e_fair.c $(E2E_HELP)
 tests_e2e_fair_LDADD = $(E2E_LIBS) $(PTHREAD_LIBS)
 tests_e2e_man_LDADD = $(TRANSPORT_LIBS)
 tests_e2e_conf_LDADD = $(CLIENT_TEST_LIBS)
+tests_service_wait_LDADD = $(E2E_LIBS)
 
 # The example program of hgca_attend(3), cut out of the page, so that the
 # manual's example is compiled and run (by tests/e2e_man).
