@@ -84,7 +84,13 @@ kv_quota(struct hgca *h, struct e2e_model *m)
 	e2e_close(h, &a);
 }
 
-/* In flight: 16 attends over 16K tokens (16 MiB) submitted at once. */
+/* In flight: 16 attends over 16K tokens (16 MiB) submitted at once.  The
+ * daemon admits at most @limit at a time; more than that complete only when
+ * admitted ones finish before the poller reaches the later entries, which a
+ * loaded machine (make -j check) can cause by descheduling the poller.  So a
+ * round with too few refusals is run again, up to 5 rounds: every round must
+ * be correct (each attend completes correctly or gets -EAGAIN), and one of
+ * them must show the quota refusing all but about @limit. */
 static void
 inflight_quota(struct hgca *h, struct e2e_model *m, int limit)
 {
@@ -93,29 +99,35 @@ inflight_quota(struct hgca *h, struct e2e_model *m, int limit)
 	struct e2e_req q[16];
 	struct e2e_seq s, *ps = &s;
 	struct e2e_result r;
-	int got = 0, again = 0, good = 0, n;
+	int got = 0, again = 0, good = 0, n, round = 0;
+	bool correct = true;
 
 	if (e2e_open(h, m, &s) < 0 || e2e_append(h, &s, 0, &rg, 16384, 1.0)) {
 		ok(false, "in-flight quota: set-up");
 		return;
 	}
-	for (int i = 0; i < 16; i++) {
-		e2e_req_make(&q[i], m, &ps, 1, &a, &rg);
-		hgca_attend_prep(h, (uint64_t)i, &q[i].a);
-	}
-	hgca_submit(h);
-	while (got < 16 && (n = hgca_wait(h, c, 1, 16, 20000)) > 0)
-		for (int i = 0; i < n; i++, got++) {
-			e2e_req_check(&q[c[i].tag], c[i].res, &r);
-			again += c[i].res == -EAGAIN;
-			good += c[i].res == 0 && e2e_pass(&r, &a);
+	do {
+		got = again = good = 0;
+		for (int i = 0; i < 16; i++) {
+			e2e_req_make(&q[i], m, &ps, 1, &a, &rg);
+			hgca_attend_prep(h, (uint64_t)i, &q[i].a);
 		}
-	ok(got == 16 && again >= 16 - 2 * limit && good >= limit &&
-	   again + good == 16,
+		hgca_submit(h);
+		while (got < 16 && (n = hgca_wait(h, c, 1, 16, 20000)) > 0)
+			for (int i = 0; i < n; i++, got++) {
+				e2e_req_check(&q[c[i].tag], c[i].res, &r);
+				again += c[i].res == -EAGAIN;
+				good += c[i].res == 0 && e2e_pass(&r, &a);
+			}
+		correct = correct && got == 16 && good >= limit &&
+			  again + good == 16;
+		for (int i = 0; i < 16; i++)
+			e2e_req_free(&q[i]);
+	} while (correct && again < 16 - 2 * limit && ++round < 5);
+	ok(correct && again >= 16 - 2 * limit,
 	   "in-flight quota %d: of 16 attends submitted at once %d got %d, "
-	   "%d completed correctly", limit, again, -EAGAIN, good);
-	for (int i = 0; i < 16; i++)
-		e2e_req_free(&q[i]);
+	   "%d completed correctly (round %d)", limit, again, -EAGAIN, good,
+	   round + 1);
 	e2e_close(h, &s);
 }
 
