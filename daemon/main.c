@@ -258,6 +258,19 @@ watch_signals(struct hgcad *d)
 
 /* ---- periodic work ---- */
 
+/*
+ * The attention workers spin with the same budget, but only when they and
+ * the pollers leave a core free: on a small machine a spinning worker would
+ * take the core the client or the poller needs (measured on 2 cores).
+ */
+static void
+set_worker_spin(struct hgcad *d)
+{
+	bool spare = d->workers + (int)d->cfg.pollers < d->cores;
+
+	svc_set_worker_spin(d->svc, spare ? d->spin_ns : 0);
+}
+
 /* Shrink the spin budget while runnable threads outnumber the cores. */
 static void
 update_spin(struct hgcad *d)
@@ -274,6 +287,7 @@ update_spin(struct hgcad *d)
 		  (unsigned long long)spin, runnable, d->cores);
 	d->spin_ns = spin;
 	dataplane_set_spin(d->dp, spin);
+	set_worker_spin(d);
 	control_publish_spin(d->ctl, (uint32_t)spin);
 }
 
@@ -341,6 +355,7 @@ start(struct hgcad *d, const struct options *o)
 		fatalx("threads: %s", strerror(-rc));
 	d->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
 	d->cores = shm_spin_cores();
+	set_worker_spin(d);
 	log_info("hgcad %s ready on %s: %s, %llu poller(s), spin %llu us, "
 		 "%d worker(s), KV memory %lld MiB, default policy %s",
 		 PACKAGE_VERSION, d->sock_path, loop_backend(d->loop),

@@ -6,6 +6,10 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+
+#include "shm/atomic_pvt.h"
+#include "shm/spin.h"
 
 #include "daemon/sched.h"
 
@@ -128,6 +132,7 @@ sched_submit(struct sched *s, struct sched_queue *q, struct sched_job *j)
 	s->queued += j->ntasks;
 	if (!q->active)
 		active_add(s, q, j);
+	atomic_fetch_add_explicit(&s->posted, 1, memory_order_release);
 	if (j->ntasks == 1)
 		pthread_cond_signal(&s->work);
 	else
@@ -179,12 +184,50 @@ start_task(struct sched *s, struct sched_queue *q, struct sched_job **jp,
 	*tp = t;
 }
 
+void
+sched_set_spin(struct sched *s, uint64_t spin_ns)
+{
+	atomic_store_explicit(&s->spin_ns, spin_ns, memory_order_relaxed);
+}
+
+/* Spins (the lock released) until something is posted and the lock is
+ * free, or @ns pass; returns with the lock held either way.  Taking the
+ * lock with trylock keeps a spinner from sleeping on the mutex while the
+ * submitter still holds it. */
+static void
+spin_for_work(struct sched *s, uint64_t ns)
+{
+	uint64_t seen = atomic_load_explicit(&s->posted, memory_order_relaxed);
+	uint64_t end = shm_now_ns() + ns;
+
+	pthread_mutex_unlock(&s->lock);
+	do {
+		for (int i = 0; i < 64; i++) {
+			if (atomic_load_explicit(&s->posted, memory_order_acquire) != seen &&
+			    pthread_mutex_trylock(&s->lock) == 0)
+				return;
+			shm_cpu_relax();
+		}
+	} while (shm_now_ns() < end);
+	pthread_mutex_lock(&s->lock);
+}
+
 bool
 sched_next(struct sched *s, struct sched_job **j, int *t)
 {
+	bool spun = false;
+
 	pthread_mutex_lock(&s->lock);
-	while (!s->stop && (s->paused || !s->active))
+	while (!s->stop && (s->paused || !s->active)) {
+		uint64_t ns = atomic_load_explicit(&s->spin_ns, memory_order_relaxed);
+
+		if (!spun && ns && !s->paused) {
+			spun = true;	/* once per wait; then sleep */
+			spin_for_work(s, ns);
+			continue;
+		}
 		pthread_cond_wait(&s->work, &s->lock);
+	}
 	if (s->stop) {
 		pthread_mutex_unlock(&s->lock);
 		return false;
@@ -244,6 +287,7 @@ sched_pause(struct sched *s, bool paused)
 {
 	pthread_mutex_lock(&s->lock);
 	s->paused = paused;
+	atomic_fetch_add_explicit(&s->posted, 1, memory_order_release);
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
 }
@@ -262,6 +306,7 @@ sched_stop(struct sched *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->stop = true;
+	atomic_fetch_add_explicit(&s->posted, 1, memory_order_release);
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -1132,6 +1132,12 @@ svc_attend(struct svc_client *cl, const struct svc_attend *a)
 }
 
 void
+svc_set_worker_spin(struct svc *s, uint64_t spin_ns)
+{
+	sched_set_spin(&s->sched, spin_ns);
+}
+
+void
 svc_default_policy(struct svc *s, char *buf, size_t len)
 {
 	pthread_mutex_lock(&s->lock);

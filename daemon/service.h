@@ -313,6 +313,10 @@ struct svc_pool_stats {
 	int64_t pages;		/* pages in use */
 };
 
+/* How long an idle worker spins for the next task before it sleeps
+ * (sched_next), 0 for none. */
+void svc_set_worker_spin(struct svc *s, uint64_t spin_ns);
+
 /* Pool @i (0 .. svc_npools() - 1): 0 or -EINVAL. */
 int svc_npools(const struct svc *s);
 int svc_pool_stats(struct svc *s, int i, struct svc_pool_stats *st);
