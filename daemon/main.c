@@ -113,12 +113,14 @@ parse_config(const struct options *o, struct hgcad_config *cfg,
 			return -EINVAL;
 		}
 	}
-	if (config_check(cfg, msg, sizeof(msg)) < 0 ||
-	    svc_conf_finish(sc, msg, sizeof(msg)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, msg);
-		return -EINVAL;
+	if (config_check(cfg, msg, sizeof(msg)) == 0) {
+		/* `worker_nice = auto' needs the pollers and the CPUs */
+		svc_conf_resolve_nice(sc, (int)cfg->pollers, shm_spin_cores());
+		if (svc_conf_finish(sc, msg, sizeof(msg)) == 0)
+			return 0;
 	}
-	return 0;
+	snprintf(err, errlen, "%s: %s", path, msg);
+	return -EINVAL;
 }
 
 /* The configuration at start-up; fatal on errors. */
@@ -357,10 +359,12 @@ start(struct hgcad *d, const struct options *o)
 	d->cores = shm_spin_cores();
 	set_worker_spin(d);
 	log_info("hgcad %s ready on %s: %s, %llu poller(s), spin %llu us, "
-		 "%d worker(s), KV memory %lld MiB, default policy %s",
+		 "%d worker(s) at niceness %d, KV memory %lld MiB, default "
+		 "policy %s",
 		 PACKAGE_VERSION, d->sock_path, loop_backend(d->loop),
 		 (unsigned long long)d->cfg.pollers,
 		 (unsigned long long)d->cfg.spin_us, d->workers,
+		 d->scfg.c.worker_nice,
 		 (long long)(d->scfg.c.mem_bytes >> 20), d->scfg.c.policy);
 }
 

@@ -15,6 +15,18 @@ svc_conf_defaults(struct svc_settings *s)
 {
 	memset(s, 0, sizeof(*s));
 	svc_config_defaults(&s->c);
+	s->c.worker_nice = SVC_WORKER_NICE_AUTO;
+}
+
+int
+svc_conf_resolve_nice(struct svc_settings *s, int pollers, int cpus)
+{
+	int workers = s->c.workers ? s->c.workers : svc_default_workers();
+
+	if (s->c.worker_nice == SVC_WORKER_NICE_AUTO)
+		s->c.worker_nice = workers + pollers > cpus ?
+				   SVC_WORKER_NICE_SHARED : 0;
+	return s->c.worker_nice;
 }
 
 #define S(obj) ((struct svc_settings *)(obj))
@@ -33,7 +45,23 @@ svc_conf_defaults(struct svc_settings *s)
 	}
 
 INT_SETTER(workers, workers, 0, 1024)
-INT_SETTER(worker_nice, worker_nice, 0, 19)
+
+static int
+set_worker_nice(void *obj, const char *v, char *err, size_t errlen)
+{
+	uint64_t n;
+	int rc;
+
+	if (strcmp(v, "auto") == 0) {
+		S(obj)->c.worker_nice = SVC_WORKER_NICE_AUTO;
+		return 0;
+	}
+	rc = conf_u64(v, 0, 19, &n, err, errlen);
+	if (rc == 0)
+		S(obj)->c.worker_nice = (int)n;
+	return rc;
+}
+
 INT_SETTER(numa_nodes, nodes, 0, 1024)
 INT_SETTER(chunk_pages, chunk_pages, 1, 1u << 20)
 

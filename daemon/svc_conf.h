@@ -24,8 +24,17 @@ struct svc_settings {
 
 extern const struct conf_key svc_conf_keys[];
 
-/* svc_config_defaults, and no quota_uid lines. */
+/* svc_config_defaults, worker_nice `auto' (SVC_WORKER_NICE_AUTO), and no
+ * quota_uid lines. */
 void svc_conf_defaults(struct svc_settings *s);
+
+/*
+ * svc_conf_resolve_nice - `worker_nice = auto' made a number: 10
+ * (SVC_WORKER_NICE_SHARED) when the workers (c.workers, or the default
+ * count) and @pollers outnumber @cpus, the CPUs the daemon may run on,
+ * else 0.  A number given in the file stays.  Returns the niceness.
+ */
+int svc_conf_resolve_nice(struct svc_settings *s, int pollers, int cpus);
 
 /*
  * svc_conf_finish - after parsing: quota_uid fields left out take the

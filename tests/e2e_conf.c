@@ -2,11 +2,14 @@
  * e2e_conf - the service's keys of hgcad.conf(5): `hgcad -n` accepts good
  * values and refuses each bad one with the file, the line and the reason;
  * a configuration with the service's keys starts a daemon that reports
- * them (hgca_admin_status).
+ * them (hgca_admin_status); `worker_nice = auto' nices the workers only
+ * when they and the poller outnumber the daemon's CPUs.
  */
 #include "config.h"
 
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "client/hgca.h"
+#include "tests/proc_help.h"
 #include "tests/tap.h"
 #include "tests/transport_help.h"
 
@@ -26,6 +30,7 @@ static const struct {
 } bads[] = {
 	{ "workers = 2000", ":2: 2000 is out of range" },
 	{ "worker_nice = 20", ":2: 20 is out of range" },
+	{ "worker_nice = sometimes", ":2: `sometimes' is not a number" },
 	{ "numa_nodes = -1", ":2: `-1' is not a number" },
 	{ "memory_budget = 1M", ":2: 1M is out of range" },
 	{ "page_size = 24", ":2: page_size must be a multiple of 16" },
@@ -142,6 +147,57 @@ default_workers(void)
 	td_cleanup(&d);
 }
 
+/* Start hgcad with @extra on the CPUs of @cpus; the number of its threads
+ * at niceness @nice once @want of them are (5 s at most: each worker sets
+ * its own as it starts). */
+static int
+nice_threads(const char *extra, const cpu_set_t *cpus, int nice, int want)
+{
+	cpu_set_t mine;
+	struct td d;
+	int n = -1, rc;
+
+	sched_getaffinity(0, sizeof(mine), &mine);
+	sched_setaffinity(0, sizeof(*cpus), cpus);	/* hgcad inherits it */
+	rc = td_start(&d, extra, NULL);
+	sched_setaffinity(0, sizeof(mine), &mine);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < 500 && (n = proc_threads_at_nice(d.pid, nice)) < want; i++)
+		usleep(10000);
+	td_stop(&d, SIGTERM);
+	td_cleanup(&d);
+	return n;
+}
+
+static void
+auto_nice(void)
+{
+	cpu_set_t all, one;
+	int first = 0, n;
+
+	sched_getaffinity(0, sizeof(all), &all);
+	while (!CPU_ISSET(first, &all))
+		first++;
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	n = nice_threads("workers = 2\nmemory_budget = 64M\n", &one, 10, 2);
+	ok(n == 2, "worker_nice unset, 2 workers and 1 poller on 1 CPU: %d "
+	   "threads at niceness 10 (want the 2 workers)", n);
+	n = nice_threads("workers = 2\nworker_nice = 3\nmemory_budget = 64M\n",
+			 &one, 3, 2);
+	ok(n == 2, "worker_nice = 3 on 1 CPU: %d threads at niceness 3 (want 2)",
+	   n);
+	if (CPU_COUNT(&all) < 2) {
+		ok(true, "worker_nice auto with a CPU to spare # SKIP 1 CPU here");
+		return;
+	}
+	n = nice_threads("workers = 1\nworker_nice = auto\nmemory_budget = 64M\n",
+			 &all, 10, 0);
+	ok(n == 0, "worker_nice = auto, 1 worker and 1 poller on %d CPUs: %d "
+	   "threads at niceness 10 (want 0)", CPU_COUNT(&all), n);
+}
+
 int
 main(void)
 {
@@ -170,5 +226,6 @@ main(void)
 	rmdir(dir);
 	running();
 	default_workers();
+	auto_nice();
 	return done_testing();
 }

@@ -142,7 +142,8 @@ reload(struct hgca *h, struct e2e_model *m)
 	e2e_rewrite_conf(&d, conf2);
 	kill(d.pid, SIGHUP);
 	logged = td_until(has_line, "SIGHUP: configuration reloaded", 5000);
-	fixed = td_until(has_line, "SIGHUP: workers changed", 2000);
+	/* workers, and with them an automatic worker_nice */
+	fixed = td_until(has_line, "SIGHUP: workers", 2000);
 	for (int i = 0; i < 5; i++)
 		opened += hgca_seq_open(h, m->id, &s[i]) == 0;
 	r6 = hgca_seq_open(h, m->id, &s[5]);

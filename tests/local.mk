@@ -1,6 +1,7 @@
 # tests/: TAP programs run by `make check`, and their shared helpers.
 noinst_LTLIBRARIES += tests/libtesthelp.la
-tests_libtesthelp_la_SOURCES = tests/ref64.c tests/ref64.h tests/tap.h
+tests_libtesthelp_la_SOURCES = tests/ref64.c tests/ref64.h tests/tap.h \
+	tests/proc_help.c tests/proc_help.h
 tests_libtesthelp_la_LIBADD = attn/libattn.la
 
 TEST_LIBS = tests/libtesthelp.la attn/libattn.la -lm

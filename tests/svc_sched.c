@@ -18,7 +18,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <errno.h>
@@ -30,6 +29,7 @@
 
 #include "daemon/sched.h"
 #include "shm/spin.h"
+#include "tests/proc_help.h"
 #include "tests/ref64.h"
 #include "tests/tap.h"
 
@@ -140,33 +140,11 @@ stepping(int gap, int stasks, uint64_t scost, struct run *r)
 	sched_fini(&s);
 }
 
-/* Threads of this process at niceness @nice (field 19 of their stat). */
+/* Threads of this process at niceness @nice. */
 static int
 threads_at(int nice)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	while (d && (e = readdir(d))) {
-		char path[300], buf[1024], *p;
-		FILE *f;
-		long v = 0;
-
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat", e->d_name);
-		if (e->d_name[0] == '.' || !(f = fopen(path, "r")))
-			continue;
-		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
-		/* After ") ": state, then fields 4..19; nice is field 19. */
-		for (int i = 0; p && i < 17; i++)
-			p = strchr(p + 1, ' ');
-		if (p && sscanf(p + 1, "%ld", &v) == 1 && v == nice)
-			n++;
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
-	return n;
+	return proc_threads_at_nice(0, nice);
 }
 
 static void
