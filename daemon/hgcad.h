@@ -46,6 +46,7 @@ struct hgcad {
 	struct control *ctl;
 	uint64_t start_ns;
 	uint64_t spin_ns;		/* the budget now (shrunk when busy) */
+	uint64_t poller_spin_ns;	/* the pollers' budget now */
 	bool draining;			/* SIGTERM seen */
 	uint64_t drain_deadline_ns;
 	bool done;			/* leave the loop */

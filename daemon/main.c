@@ -197,6 +197,7 @@ reload(struct hgcad *d)
 	d->cfg.nacl = cfg.nacl;
 	d->cfg.log_level = cfg.log_level;
 	d->cfg.spin_us = cfg.spin_us;
+	d->cfg.poller_spin_us = cfg.poller_spin_us;
 	d->cfg.drain_timeout_s = cfg.drain_timeout_s;
 	log_set_level(cfg.log_level);
 	log_info("SIGHUP: configuration reloaded (default policy %s, quota "
@@ -260,35 +261,61 @@ watch_signals(struct hgcad *d)
 
 /* ---- periodic work ---- */
 
+/* Whether the workers and the pollers leave a CPU free. */
+static bool
+spare_cpu(const struct hgcad *d)
+{
+	return d->workers + (int)d->cfg.pollers < d->cores;
+}
+
 /*
- * The attention workers spin with the same budget, but only when they and
- * the pollers leave a core free: on a small machine a spinning worker would
- * take the core the client or the poller needs (measured on 2 cores).
+ * The attention workers spin with the clients' budget, but only when they
+ * and the pollers leave a core free: on a small machine a spinning worker
+ * would take the core the client or the poller needs (measured on 2 cores).
  */
 static void
 set_worker_spin(struct hgcad *d)
 {
-	bool spare = d->workers + (int)d->cfg.pollers < d->cores;
-
-	svc_set_worker_spin(d->svc, spare ? d->spin_ns : 0);
+	svc_set_worker_spin(d->svc, spare_cpu(d) ? d->spin_ns : 0);
 }
 
-/* Shrink the spin budget while runnable threads outnumber the cores. */
+/* The pollers' budget before load shrinks it: poller_spin_us, or with
+ * `auto' CONFIG_POLLER_SPIN_SPARE_US where a poller has a CPU of its own
+ * (spin_us if that is more) and spin_us elsewhere (hgcad.conf(5)). */
+static uint64_t
+poller_base_ns(const struct hgcad *d)
+{
+	uint64_t us = d->cfg.poller_spin_us;
+
+	if (us == CONFIG_SPIN_AUTO)
+		us = spare_cpu(d) && d->cfg.spin_us < CONFIG_POLLER_SPIN_SPARE_US ?
+		     CONFIG_POLLER_SPIN_SPARE_US : d->cfg.spin_us;
+	return us * 1000;
+}
+
+/* Shrink the spin budgets while runnable threads outnumber the cores. */
 static void
 update_spin(struct hgcad *d)
 {
 	uint64_t base = d->cfg.spin_us * 1000, spin = base;
+	uint64_t pbase = poller_base_ns(d), pspin = pbase;
 	int runnable = d->loadavg_fd >= 0 ? shm_spin_runnable(d->loadavg_fd)
 					  : -1;
 
-	if (runnable >= 0)
+	if (runnable >= 0) {
 		spin = shm_spin_scale(base, runnable, d->cores);
+		pspin = shm_spin_scale(pbase, runnable, d->cores);
+	}
+	if (pspin != d->poller_spin_ns) {
+		d->poller_spin_ns = pspin;
+		dataplane_set_spin(d->dp, pspin);
+	}
 	if (spin == d->spin_ns)
 		return;		/* no write to every region's header */
-	log_debug("spin budget %llu ns (%d runnable, %d cores)",
-		  (unsigned long long)spin, runnable, d->cores);
+	log_debug("spin budget %llu ns, pollers %llu ns (%d runnable, %d "
+		  "cores)", (unsigned long long)spin, (unsigned long long)pspin,
+		  runnable, d->cores);
 	d->spin_ns = spin;
-	dataplane_set_spin(d->dp, spin);
 	set_worker_spin(d);
 	control_publish_spin(d->ctl, (uint32_t)spin);
 }
@@ -351,18 +378,20 @@ start(struct hgcad *d, const struct options *o)
 		fatalx("%s", err);
 	if ((rc = svc_create(&d->svc, &d->scfg.c)) < 0)
 		fatalx("attention service: %s", strerror(-rc));
+	d->cores = shm_spin_cores();
+	d->poller_spin_ns = poller_base_ns(d);
 	if ((rc = ops_start()) < 0 ||
-	    (rc = dataplane_create((unsigned)d->cfg.pollers, d->spin_ns,
+	    (rc = dataplane_create((unsigned)d->cfg.pollers, d->poller_spin_ns,
 				   &d->dp)) < 0)
 		fatalx("threads: %s", strerror(-rc));
 	d->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-	d->cores = shm_spin_cores();
 	set_worker_spin(d);
-	log_info("hgcad %s ready on %s: %s, %llu poller(s), spin %llu us, "
-		 "%d worker(s) at niceness %d, KV memory %lld MiB, default "
-		 "policy %s",
+	log_info("hgcad %s ready on %s: %s, %llu poller(s) spinning %llu us, "
+		 "clients %llu us, %d worker(s) at niceness %d, KV memory %lld "
+		 "MiB, default policy %s",
 		 PACKAGE_VERSION, d->sock_path, loop_backend(d->loop),
 		 (unsigned long long)d->cfg.pollers,
+		 (unsigned long long)(d->poller_spin_ns / 1000),
 		 (unsigned long long)d->cfg.spin_us, d->workers,
 		 d->scfg.c.worker_nice,
 		 (long long)(d->scfg.c.mem_bytes >> 20), d->scfg.c.policy);

@@ -20,6 +20,7 @@ config_defaults(struct hgcad_config *c)
 	memset(c, 0, sizeof(*c));
 	c->socket_mode = 0660;
 	c->spin_us = 50;
+	c->poller_spin_us = CONFIG_SPIN_AUTO;
 	c->backend = BACKEND_AUTO;
 	c->log_level = LOG_LVL_INFO;
 	c->region_size = 64ull << 20;
@@ -189,6 +190,18 @@ config_set_log_level(void *obj, const char *v, char *err, size_t errlen)
 	}
 
 U64_SETTER(spin_us, 0, 1000000)
+
+static int
+set_poller_spin_us(void *obj, const char *v, char *err, size_t errlen)
+{
+	struct hgcad_config *c = obj;
+
+	if (strcmp(v, "auto") == 0) {
+		c->poller_spin_us = CONFIG_SPIN_AUTO;
+		return 0;
+	}
+	return conf_u64(v, 0, 1000000, &c->poller_spin_us, err, errlen);
+}
 U64_SETTER(ring_entries, SHM_RING_MIN, SHM_RING_MAX)
 U64_SETTER(pollers, 1, 64)
 U64_SETTER(max_clients, 1, 64 * 126)
@@ -219,6 +232,7 @@ const struct conf_key config_keys[] = {
 	{ "allow_uid", set_allow_uid },
 	{ "allow_gid", set_allow_gid },
 	{ "spin_us", set_spin_us },
+	{ "poller_spin_us", set_poller_spin_us },
 	{ "event_backend", config_set_backend },
 	{ "log_level", config_set_log_level },
 	{ "region_size", set_region_size },

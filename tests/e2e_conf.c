@@ -3,11 +3,11 @@
  * values and refuses each bad one with the file, the line and the reason;
  * a configuration with the service's keys starts a daemon that reports
  * them (hgca_admin_status); `worker_nice = auto' nices the workers only
- * when they and the poller outnumber the daemon's CPUs.
+ * when they and the poller outnumber the daemon's CPUs, and
+ * poller_spin_us sets how long an idle poller spins.
  */
 #include "config.h"
 
-#define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +31,8 @@ static const struct {
 	{ "workers = 2000", ":2: 2000 is out of range" },
 	{ "worker_nice = 20", ":2: 20 is out of range" },
 	{ "worker_nice = sometimes", ":2: `sometimes' is not a number" },
+	{ "poller_spin_us = 2000000", ":2: 2000000 is out of range" },
+	{ "poller_spin_us = never", ":2: `never' is not a number" },
 	{ "numa_nodes = -1", ":2: `-1' is not a number" },
 	{ "memory_budget = 1M", ":2: 1M is out of range" },
 	{ "page_size = 24", ":2: page_size must be a multiple of 16" },
@@ -147,21 +149,30 @@ default_workers(void)
 	td_cleanup(&d);
 }
 
+/* Start hgcad with @extra on the CPUs of @cpus (it inherits them). */
+static int
+start_on(struct td *d, const char *extra, const cpu_set_t *cpus)
+{
+	cpu_set_t mine;
+	int rc;
+
+	sched_getaffinity(0, sizeof(mine), &mine);
+	sched_setaffinity(0, sizeof(*cpus), cpus);
+	rc = td_start(d, extra, NULL);
+	sched_setaffinity(0, sizeof(mine), &mine);
+	return rc;
+}
+
 /* Start hgcad with @extra on the CPUs of @cpus; the number of its threads
  * at niceness @nice once @want of them are (5 s at most: each worker sets
  * its own as it starts). */
 static int
 nice_threads(const char *extra, const cpu_set_t *cpus, int nice, int want)
 {
-	cpu_set_t mine;
 	struct td d;
 	int n = -1, rc;
 
-	sched_getaffinity(0, sizeof(mine), &mine);
-	sched_setaffinity(0, sizeof(*cpus), cpus);	/* hgcad inherits it */
-	rc = td_start(&d, extra, NULL);
-	sched_setaffinity(0, sizeof(mine), &mine);
-	if (rc < 0)
+	if ((rc = start_on(&d, extra, cpus)) < 0)
 		return rc;
 	for (int i = 0; i < 500 && (n = proc_threads_at_nice(d.pid, nice)) < want; i++)
 		usleep(10000);
@@ -198,6 +209,79 @@ auto_nice(void)
 	   "threads at niceness 10 (want 0)", CPU_COUNT(&all), n);
 }
 
+/* Milliseconds the poller ran in the 300 ms after one NOP answered, with
+ * @extra on @cpus; -1 if that could not be measured.  *@logged: whether
+ * the ready line names @says. */
+static double
+poller_ms(const char *extra, const cpu_set_t *cpus, const char *says,
+	  bool *logged)
+{
+	struct hgca_completion c;
+	struct hgca *h = NULL;
+	long long t0 = -1, t1 = -1;
+	struct td d;
+	FILE *f;
+	char line[512];
+
+	*logged = false;
+	if (start_on(&d, extra, cpus) < 0)
+		return -1;
+	if (hgca_connect(d.sock, &h) == 0 && hgca_nop_submit(h, 1, NULL) == 0 &&
+	    hgca_wait(h, &c, 1, 1, 10000) == 1) {
+		t0 = proc_thread_run_ns(d.pid, "hgcad-poll0");
+		usleep(300000);
+		t1 = proc_thread_run_ns(d.pid, "hgcad-poll0");
+	}
+	if (h)
+		hgca_disconnect(h);
+	td_stop(&d, SIGTERM);
+	if ((f = fopen(d.log, "r"))) {
+		while (fgets(line, sizeof(line), f))
+			*logged = *logged || (strstr(line, "ready on") &&
+					      strstr(line, says));
+		fclose(f);
+	}
+	td_cleanup(&d);
+	return t0 < 0 || t1 < 0 ? -1 : (t1 - t0) / 1e6;
+}
+
+/* poller_spin_us: a poller spins that long after its last request (the
+ * load on the machine may shrink it), and `auto' is spin_us where the
+ * workers and pollers fill the CPUs. */
+static void
+poller_spin(void)
+{
+	cpu_set_t all, one;
+	bool logged;
+	int first = 0;
+	double ms;
+
+	sched_getaffinity(0, sizeof(all), &all);
+	while (!CPU_ISSET(first, &all))
+		first++;
+	CPU_ZERO(&one);
+	CPU_SET(first, &one);
+	ms = poller_ms("poller_spin_us = 1000000\nworkers = 1\n"
+		       "memory_budget = 64M\n", &all, "spinning 1000000 us",
+		       &logged);
+	if (ms < 0) {
+		ok(true, "poller_spin_us # SKIP no schedstat for the poller");
+		return;
+	}
+	/* 1 s shrinks to 1/8 at worst with 4 runnable threads on 2 CPUs */
+	ok(ms >= 60 && logged, "poller_spin_us = 1000000: the poller ran %.0f "
+	   "ms of the 300 after a NOP (want >= 60), logged %d", ms, logged);
+	ms = poller_ms("poller_spin_us = 0\nworkers = 1\nmemory_budget = 64M\n",
+		       &all, "spinning 0 us", &logged);
+	ok(ms >= 0 && ms < 20 && logged, "poller_spin_us = 0: the poller ran "
+	   "%.1f ms of the 300 after a NOP (want < 20), logged %d", ms, logged);
+	ms = poller_ms("spin_us = 40\nworkers = 1\nmemory_budget = 64M\n",
+		       &one, "spinning 40 us", &logged);
+	ok(ms >= 0 && ms < 20 && logged, "poller_spin_us unset, 1 worker and 1 "
+	   "poller on 1 CPU: spin_us's 40 us (logged %d); the poller ran %.1f "
+	   "ms of the 300 after a NOP", logged, ms);
+}
+
 int
 main(void)
 {
@@ -227,5 +311,6 @@ main(void)
 	running();
 	default_workers();
 	auto_nice();
+	poller_spin();
 	return done_testing();
 }

@@ -9,6 +9,34 @@
 
 #include "tests/proc_help.h"
 
+/* The task directory of @pid (0: this process) into @dir, opened. */
+static DIR *
+tasks(pid_t pid, char dir[static 64])
+{
+	if (pid)
+		snprintf(dir, 64, "/proc/%ld/task", (long)pid);
+	else
+		snprintf(dir, 64, "/proc/self/task");
+	return opendir(dir);
+}
+
+/* The first line of @dir/@task/@file into buf; 0, or -1. */
+static int
+task_line(const char *dir, const char *task, const char *file, char *buf,
+	  size_t size)
+{
+	char path[340];
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, task, file);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	rc = fgets(buf, (int)size, f) ? 0 : -1;
+	fclose(f);
+	return rc;
+}
+
 int
 proc_threads_at_nice(pid_t pid, int nice)
 {
@@ -17,28 +45,46 @@ proc_threads_at_nice(pid_t pid, int nice)
 	struct dirent *e;
 	int n = 0;
 
-	if (pid)
-		snprintf(dir, sizeof(dir), "/proc/%ld/task", (long)pid);
-	else
-		snprintf(dir, sizeof(dir), "/proc/self/task");
-	if (!(d = opendir(dir)))
+	if (!(d = tasks(pid, dir)))
 		return -1;
 	while ((e = readdir(d))) {
-		char path[340], buf[1024], *p;
-		FILE *f;
+		char buf[1024], *p;
 		long v = 0;
 
-		snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
-		if (e->d_name[0] == '.' || !(f = fopen(path, "r")))
+		if (e->d_name[0] == '.' ||
+		    task_line(dir, e->d_name, "stat", buf, sizeof(buf)) < 0)
 			continue;
-		p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+		p = strrchr(buf, ')');
 		/* After ") ": state, then fields 4..19; nice is field 19. */
 		for (int i = 0; p && i < 17; i++)
 			p = strchr(p + 1, ' ');
 		if (p && sscanf(p + 1, "%ld", &v) == 1 && v == nice)
 			n++;
-		fclose(f);
 	}
 	closedir(d);
 	return n;
+}
+
+long long
+proc_thread_run_ns(pid_t pid, const char *name)
+{
+	char dir[64], buf[256];
+	long long ns = -1;
+	DIR *d;
+	struct dirent *e;
+
+	if (!(d = tasks(pid, dir)))
+		return -1;
+	while (ns < 0 && (e = readdir(d))) {
+		if (e->d_name[0] == '.' ||
+		    task_line(dir, e->d_name, "comm", buf, sizeof(buf)) < 0)
+			continue;
+		buf[strcspn(buf, "\n")] = '\0';
+		if (strcmp(buf, name) == 0 &&
+		    (task_line(dir, e->d_name, "schedstat", buf, sizeof(buf)) < 0 ||
+		     sscanf(buf, "%lld", &ns) != 1))
+			break;
+	}
+	closedir(d);
+	return ns;
 }

@@ -11,4 +11,9 @@
  * directory. */
 int proc_threads_at_nice(pid_t pid, int nice);
 
+/* Nanoseconds the thread named @name of process @pid has run (the first
+ * field of its /proc schedstat); -1 if there is no such thread or the
+ * kernel keeps no schedstat. */
+long long proc_thread_run_ns(pid_t pid, const char *name);
+
 #endif /* HGCA_TESTS_PROC_HELP_H */
