@@ -44,9 +44,10 @@ struct hgcad_config {
 /* poller_spin_us = auto: a poller with a CPU of its own (the workers and
  * the pollers leave one free) spins CONFIG_POLLER_SPIN_SPARE_US, others
  * spin_us.  On the 16-core GPU host (14 workers) a 32K-token decode step
- * through hgcad took 0.97-1.13x the in-process engine's time with a 3 ms
- * poller spin against 1.10-1.18x with 50 us (bench/service, 3 runs each):
- * a sleeping poller's wake-up on every step's first request cost ~5-10%. */
+ * through hgcad took 1.00-1.05x the in-process engine's time (median 1.01)
+ * with auto against 1.02-1.07x (median 1.05) with 50 us, in 7 alternating
+ * pairs of bench/service runs: a sleeping poller's wake-up on each step's
+ * first request cost about 4%. */
 #define CONFIG_SPIN_AUTO UINT64_MAX
 #define CONFIG_POLLER_SPIN_SPARE_US 2000
 
