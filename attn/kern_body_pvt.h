@@ -42,15 +42,7 @@
 #endif
 
 /* One prefetch of line @a with the process's hint (attn_prefetch_hint()). */
-#define KB_PF1(a, hint)							\
-	do {								\
-		switch (hint) {						\
-		case ATTN_PF_NTA: __builtin_prefetch(a, 0, 0); break;	\
-		case ATTN_PF_T2: __builtin_prefetch(a, 0, 1); break;	\
-		case ATTN_PF_T1: __builtin_prefetch(a, 0, 2); break;	\
-		default: __builtin_prefetch(a, 0, 3); break;		\
-		}							\
-	} while (0)
+#define KB_PF1(a, hint) attn_prefetch_line(a, hint)
 
 /* One step of a prefetch spread over a loop: pfr (1 or 2) lines. */
 #define KB_PREFETCH(pc, pfe, pfr, hint)					\

@@ -76,6 +76,18 @@ extern const struct attn_kern attn_kern_avx512;
 enum attn_pf_hint { ATTN_PF_NTA, ATTN_PF_T2, ATTN_PF_T1, ATTN_PF_T0 };
 int attn_prefetch_hint(void);
 
+/* One prefetch of the line at @a with @hint (an enum attn_pf_hint). */
+static inline __attribute__((always_inline)) void
+attn_prefetch_line(const void *a, int hint)
+{
+	switch (hint) {
+	case ATTN_PF_NTA: __builtin_prefetch(a, 0, 0); break;
+	case ATTN_PF_T2: __builtin_prefetch(a, 0, 1); break;
+	case ATTN_PF_T1: __builtin_prefetch(a, 0, 2); break;
+	default: __builtin_prefetch(a, 0, 3); break;
+	}
+}
+
 /* The table of @isa (isa.c); the caller checked that the CPU supports it. */
 const struct attn_kern *attn_kern_for(enum attn_isa isa);
 

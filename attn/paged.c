@@ -176,6 +176,17 @@ stream_rowstats(struct attn_engine *e, struct attn_row_stats *stats)
 	}
 }
 
+/* Prefetch @bytes from @p at once, with the process's hint: the first
+ * page of a call, which nothing fetched ahead. */
+static void
+prefetch_now(const void *p, size_t bytes, int hint)
+{
+	const char *c = p, *end = c + bytes;
+
+	for (; c < end; c += 64)
+		attn_prefetch_line(c, hint);
+}
+
 static int
 stream_partial(struct attn_engine *e, float *o, float *lse,
 	       struct attn_row_stats *stats)
@@ -190,13 +201,22 @@ stream_partial(struct attn_engine *e, float *o, float *lse,
 	 * (runs of each alternated, each step against a streaming read of
 	 * the same size).  Hints that fill L2 keep the whole page ahead,
 	 * which the L2 holds with room to spare. */
-	int half = attn_prefetch_hint() == ATTN_PF_NTA;
+	int hint = attn_prefetch_hint(), half = hint == ATTN_PF_NTA;
 	int err, p, next;
 
 	err = acc_begin(&e->acc, &e->s_acc, e->R, e->lo.d, NULL);
 	if (err)
 		return err;
-	for (p = stream_next(e, -1); p >= 0; p = next) {
+	/* The first page all at once: its lines then arrive in parallel,
+	 * not one demand miss after another (a service's call covers a chunk
+	 * of 32 pages; on a Zen 5 core, 0-4% more bytes/s from DRAM). */
+	p = stream_next(e, -1);
+	if (p >= 0) {
+		prefetch_now(e->pages[p].k, page_bytes, hint);
+		if (!half)
+			prefetch_now(e->pages[p].v, page_bytes, hint);
+	}
+	for (; p >= 0; p = next) {
 		const struct attn_page *pg = &e->pages[p];
 		int nv = eng_nvis(e, pg, e->q->L - 1);
 
