@@ -62,10 +62,13 @@ extern "C" {
  * when the workers and the pollers outnumber the CPUs hgcad may run on, so
  * that a poller never waits behind a worker for a core, else 0.  On 2 cores
  * (2 workers, 1 poller) a 2K-token client's step beside a 128K-token client
- * took 1.6-1.9x its time alone at niceness 10 against 1.8-2.3x at 0, with no
- * loss of throughput outside the noise (bench/service, 6 pairs). */
+ * took 1.70-2.00x its time alone at niceness 5, 1.78-1.99x at 10 and
+ * 1.98-2.42x at 0 (bench/service, 5 runs of each), with no loss of
+ * throughput outside the noise.  5, not 10: a client that computes on the
+ * same cores (tests/e2e_fair's float64 references under ASan) left a long
+ * client 441-517 MB of scanning at 5, 378-392 MB at 10 and 636-842 MB at 0. */
 #define SVC_WORKER_NICE_AUTO (-1)
-#define SVC_WORKER_NICE_SHARED 10
+#define SVC_WORKER_NICE_SHARED 5
 
 /* ---- configuration -------------------------------------------------- */
 

@@ -29,7 +29,7 @@ extern const struct conf_key svc_conf_keys[];
 void svc_conf_defaults(struct svc_settings *s);
 
 /*
- * svc_conf_resolve_nice - `worker_nice = auto' made a number: 10
+ * svc_conf_resolve_nice - `worker_nice = auto' made a number: 5
  * (SVC_WORKER_NICE_SHARED) when the workers (c.workers, or the default
  * count) and @pollers outnumber @cpus, the CPUs the daemon may run on,
  * else 0.  A number given in the file stays.  Returns the niceness.

@@ -192,9 +192,9 @@ auto_nice(void)
 		first++;
 	CPU_ZERO(&one);
 	CPU_SET(first, &one);
-	n = nice_threads("workers = 2\nmemory_budget = 64M\n", &one, 10, 2);
+	n = nice_threads("workers = 2\nmemory_budget = 64M\n", &one, 5, 2);
 	ok(n == 2, "worker_nice unset, 2 workers and 1 poller on 1 CPU: %d "
-	   "threads at niceness 10 (want the 2 workers)", n);
+	   "threads at niceness 5 (want the 2 workers)", n);
 	n = nice_threads("workers = 2\nworker_nice = 3\nmemory_budget = 64M\n",
 			 &one, 3, 2);
 	ok(n == 2, "worker_nice = 3 on 1 CPU: %d threads at niceness 3 (want 2)",
@@ -204,9 +204,9 @@ auto_nice(void)
 		return;
 	}
 	n = nice_threads("workers = 1\nworker_nice = auto\nmemory_budget = 64M\n",
-			 &all, 10, 0);
+			 &all, 5, 0);
 	ok(n == 0, "worker_nice = auto, 1 worker and 1 poller on %d CPUs: %d "
-	   "threads at niceness 10 (want 0)", CPU_COUNT(&all), n);
+	   "threads at niceness 5 (want 0)", CPU_COUNT(&all), n);
 }
 
 /* Milliseconds the poller ran in the 300 ms after one NOP answered, with
