@@ -125,6 +125,17 @@ conf_u64(const char *value, uint64_t min, uint64_t max, uint64_t *out,
 }
 
 int
+conf_u64_or_auto(const char *value, uint64_t min, uint64_t max,
+		 uint64_t auto_val, uint64_t *out, char *err, size_t errlen)
+{
+	if (strcmp(value, "auto") == 0) {
+		*out = auto_val;
+		return 0;
+	}
+	return conf_u64(value, min, max, out, err, errlen);
+}
+
+int
 conf_size(const char *value, uint64_t min, uint64_t max, uint64_t *out,
 	  char *err, size_t errlen)
 {

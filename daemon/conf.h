@@ -37,6 +37,9 @@ int conf_parse_line(char *line, const struct conf_table *tables,
 /* Value helpers for setters: 0 or -EINVAL with a message in @err. */
 int conf_u64(const char *value, uint64_t min, uint64_t max, uint64_t *out,
 	     char *err, size_t errlen);
+/* conf_u64, or `auto', which stores @auto_val. */
+int conf_u64_or_auto(const char *value, uint64_t min, uint64_t max,
+		     uint64_t auto_val, uint64_t *out, char *err, size_t errlen);
 /* A size with an optional K, M, G or T suffix (powers of 1024). */
 int conf_size(const char *value, uint64_t min, uint64_t max, uint64_t *out,
 	      char *err, size_t errlen);

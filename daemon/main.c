@@ -427,7 +427,7 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	load_config(&d, &o);
 	d.opts = &o;
-	d.workers = d.scfg.c.workers ? d.scfg.c.workers : svc_default_workers();
+	d.workers = svc_workers(&d.scfg.c);
 	if (o.check) {
 		fprintf(stderr, "hgcad: configuration OK (socket %s)\n",
 			d.sock_path);

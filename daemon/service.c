@@ -296,6 +296,12 @@ svc_default_workers(void)
 }
 
 int
+svc_workers(const struct svc_config *c)
+{
+	return c->workers ? c->workers : svc_default_workers();
+}
+
+int
 svc_create(struct svc **out, const struct svc_config *cfg)
 {
 	struct svc *s;
@@ -319,7 +325,7 @@ svc_create(struct svc **out, const struct svc_config *cfg)
 	if (err)
 		goto out_kv;
 	pthread_mutex_init(&s->lock, NULL);
-	n = cfg->workers ? cfg->workers : svc_default_workers();
+	n = svc_workers(cfg);
 	err = workers_start(&s->workers, &s->sched, n > 0 ? n : 1,
 			    cfg->worker_nice);
 	if (err)

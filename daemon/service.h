@@ -140,6 +140,9 @@ int svc_create(struct svc **out, const struct svc_config *cfg);
  */
 int svc_default_workers(void);
 
+/* The workers @c asks for: c->workers, or svc_default_workers() for 0. */
+int svc_workers(const struct svc_config *c);
+
 /*
  * svc_destroy - resumes the workers if paused, waits until every queued
  * request has run and its done callback returned, stops the workers,

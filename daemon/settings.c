@@ -196,11 +196,8 @@ set_poller_spin_us(void *obj, const char *v, char *err, size_t errlen)
 {
 	struct hgcad_config *c = obj;
 
-	if (strcmp(v, "auto") == 0) {
-		c->poller_spin_us = CONFIG_SPIN_AUTO;
-		return 0;
-	}
-	return conf_u64(v, 0, 1000000, &c->poller_spin_us, err, errlen);
+	return conf_u64_or_auto(v, 0, 1000000, CONFIG_SPIN_AUTO,
+				&c->poller_spin_us, err, errlen);
 }
 U64_SETTER(ring_entries, SHM_RING_MIN, SHM_RING_MAX)
 U64_SETTER(pollers, 1, 64)

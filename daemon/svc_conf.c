@@ -21,10 +21,8 @@ svc_conf_defaults(struct svc_settings *s)
 int
 svc_conf_resolve_nice(struct svc_settings *s, int pollers, int cpus)
 {
-	int workers = s->c.workers ? s->c.workers : svc_default_workers();
-
 	if (s->c.worker_nice == SVC_WORKER_NICE_AUTO)
-		s->c.worker_nice = workers + pollers > cpus ?
+		s->c.worker_nice = svc_workers(&s->c) + pollers > cpus ?
 				   SVC_WORKER_NICE_SHARED : 0;
 	return s->c.worker_nice;
 }
@@ -50,13 +48,9 @@ static int
 set_worker_nice(void *obj, const char *v, char *err, size_t errlen)
 {
 	uint64_t n;
-	int rc;
+	int rc = conf_u64_or_auto(v, 0, 19, (uint64_t)SVC_WORKER_NICE_AUTO, &n,
+				  err, errlen);
 
-	if (strcmp(v, "auto") == 0) {
-		S(obj)->c.worker_nice = SVC_WORKER_NICE_AUTO;
-		return 0;
-	}
-	rc = conf_u64(v, 0, 19, &n, err, errlen);
 	if (rc == 0)
 		S(obj)->c.worker_nice = (int)n;
 	return rc;

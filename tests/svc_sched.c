@@ -140,19 +140,12 @@ stepping(int gap, int stasks, uint64_t scost, struct run *r)
 	sched_fini(&s);
 }
 
-/* Threads of this process at niceness @nice. */
-static int
-threads_at(int nice)
-{
-	return proc_threads_at_nice(0, nice);
-}
-
 static void
 niceness(void)
 {
 	struct svc_config c;
 	struct svc *s = NULL;
-	int before = threads_at(7), err;
+	int before = proc_threads_at_nice(0, 7), err;
 
 	svc_config_defaults(&c);
 	c.workers = 3;
@@ -162,11 +155,12 @@ niceness(void)
 	c.worker_nice = 7;
 	err = svc_create(&s, &c);
 	/* Each worker sets its own as it starts: give them 5 s to. */
-	for (int i = 0; i < 500 && !err && threads_at(7) < before + 3; i++)
+	for (int i = 0; i < 500 && !err &&
+			proc_threads_at_nice(0, 7) < before + 3; i++)
 		usleep(10000);
-	ok(!err && threads_at(7) == before + 3,
+	ok(!err && proc_threads_at_nice(0, 7) == before + 3,
 	   "worker_nice 7: %d of the 3 workers run at niceness 7",
-	   err ? -1 : threads_at(7) - before);
+	   err ? -1 : proc_threads_at_nice(0, 7) - before);
 	if (!err)
 		svc_destroy(s);
 }
