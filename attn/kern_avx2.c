@@ -65,6 +65,7 @@ avx2_hmax(__m256 v)
 	_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 #define V_LT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
 #define V_SEL(m, a, b) _mm256_blendv_ps(b, a, m)
+#define V_BITS(m) ((unsigned)_mm256_movemask_ps(m))
 #define KERN_TABLE attn_kern_avx2
 #define KERN_NAME "avx2"
 

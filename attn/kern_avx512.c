@@ -60,6 +60,7 @@ typedef __mmask16 vmask;
 	_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 #define V_LT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
 #define V_SEL(m, a, b) _mm512_mask_blend_ps(m, b, a)
+#define V_BITS(m) ((unsigned)(m))
 #define KERN_TABLE attn_kern_avx512
 #define KERN_NAME "avx512"
 

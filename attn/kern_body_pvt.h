@@ -7,6 +7,7 @@
  *   V_ADD V_SUB V_MUL V_MAX V_MIN V_ABS V_FMA(a, b, c) = a * b + c
  *   V_HSUM(v) V_HMAX(v) V_ROUND(v) (to nearest) V_POW2I(n) (2^n, n integral
  *   in [-126, 127]) V_LT(a, b) (mask a < b) V_SEL(m, a, b) (m ? a : b)
+ *   V_BITS(m) (the mask as an unsigned, bit i for lane i)
  *   V_LOAD_BF16X2(p, lo, hi) (2 KERN_VW bf16 values as two vectors in some
  *   fixed lane order) and V_PAIR_NATURAL(a, b) (that order back to element
  *   order: a gets elements 0..VW-1, b the rest)
@@ -423,6 +424,45 @@ kb_minmax(const float *x, int n, float *mn, float *mx)
 	*mx = h;
 }
 
+static int
+kb_cut(const float *sc, float *w, int nv, float M, float xcut, uint64_t *any,
+       float *kz, float *dz, int *nuf)
+{
+	vf vm = V_SET1(M), vx = V_SET1(xcut), ka = V_ZERO(), da = V_ZERO();
+	float k1 = 0.0f, d1 = 0.0f;
+	int kept = 0, uf = 0, t = 0;
+
+	/* KERN_VW divides 64: a vector's bits fall in one word of any */
+	for (; t + KERN_VW <= nv; t += KERN_VW) {
+		vf x = V_LOAD(w + t);
+		vmask keep = V_LT(V_SUB(vm, V_LOAD(sc + t)), vx);
+		unsigned kb = V_BITS(keep), pos = V_BITS(V_LT(V_ZERO(), x));
+		vf xk = V_SEL(keep, x, V_ZERO());
+
+		ka = V_ADD(ka, xk);
+		da = V_ADD(da, V_SEL(keep, V_ZERO(), x));
+		V_STORE(w + t, xk);
+		kept += __builtin_popcount(kb);
+		uf += KERN_VW - __builtin_popcount(kb | pos);
+		any[t / 64] |= (uint64_t)kb << (t % 64);
+	}
+	for (; t < nv; t++) {
+		if (M - sc[t] < xcut) {
+			k1 += w[t];
+			any[t / 64] |= (uint64_t)1 << (t % 64);
+			kept++;
+		} else {
+			d1 += w[t];
+			uf += w[t] == 0.0f;
+			w[t] = 0.0f;
+		}
+	}
+	*kz = V_HSUM(ka) + k1;
+	*dz = V_HSUM(da) + d1;
+	*nuf = uf;
+	return kept;
+}
+
 static void
 kb_bound(const float *qs, int R, int d, const float *kmin, const float *kmax,
 	 float *b, float *a)
@@ -460,5 +500,6 @@ const struct attn_kern KERN_TABLE = {
 	.maxv = kb_maxv,
 	.minmax = kb_minmax,
 	.vacc = kb_vacc,
+	.cut = kb_cut,
 	.bound = kb_bound,
 };

@@ -53,6 +53,16 @@ struct attn_kern {
 		     const void *v, int d, const uint8_t *idx, int nt, float *o,
 		     const void *pf, size_t pfbytes);
 	/*
+	 * The mass cut of one row over a page's nv visible keys: key t is
+	 * kept iff fl(M - sc[t]) < xcut (the test select.c's sel_keep makes).
+	 * w[t], the key's weight (>= 0), becomes 0 where not kept; a kept
+	 * key sets bit t % 64 of any[t / 64].  *kz and *dz receive the fp32
+	 * sums of the kept and of the dropped weights (in some order), *nuf
+	 * the dropped keys whose weight is 0.  Returns the keys kept.
+	 */
+	int (*cut)(const float *sc, float *w, int nv, float M, float xcut,
+		   uint64_t *any, float *kz, float *dz, int *nuf);
+	/*
 	 * Page bound pieces for R pre-scaled query rows against a summary:
 	 * b[r] = fl(sum_c max(qs_c kmin_c, qs_c kmax_c)) and
 	 * a[r] = fl(sum_c |qs_c| max(|kmin_c|, |kmax_c|)), both fp32.

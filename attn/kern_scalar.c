@@ -53,6 +53,7 @@ sc_round(float x)
 #define V_POW2I(n) sc_bits((uint32_t)((int32_t)(n) + 127) << 23)
 #define V_LT(a, b) ((a) < (b))
 #define V_SEL(m, a, b) ((m) ? (a) : (b))
+#define V_BITS(m) ((unsigned)((m) != 0))
 #define KERN_TABLE attn_kern_scalar
 #define KERN_NAME "scalar"
 

@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -96,6 +97,8 @@ struct sel {
 	float *wbuf;		/* [R][P] weights of one page */
 	float *tmp;		/* [P] exponentials, or [2][d] a summary */
 	float *rb, *ra;		/* [R] each: the bound kernel's b and a */
+	double binlo[SEL_NB + 1];	/* e^-(b+1)/SEL_BINS: the least mass of a
+					 * key in bin b of the mass cut */
 	int np, nslots, kind;
 	int64_t topk_max, topk_cap, spent, budget;
 	double eps;
@@ -329,8 +332,11 @@ sel_row_scored(struct attn_engine *e, struct sel *s, int r, int p,
 		rw->Ufresh *= f;
 		rw->M = pm;
 	}
+	/* Relative to M directly (pm <= M now): no exponential per page.
+	 * Keys more than 87.3 below M then add 0, which only makes T, and
+	 * with it the rows' stopping test, more conservative. */
 	if (s->kind == ATTN_POLICY_MASS)
-		rw->T += e->kern->expsum(sc, s->tmp, nt, pm) * exp((double)pm - rw->M);
+		rw->T += e->kern->expsum(sc, s->tmp, nt, rw->M);
 	else if (s->kind == ATTN_POLICY_TOPK)
 		sel_topk_add(s, rw, r, sc, nv);
 	if (pg->kmin && rw->uvalid)
@@ -457,21 +463,24 @@ sel_fits(const struct attn_engine *e, const struct sel *s, int p)
 }
 
 /* A guess at the page scored after row r's @top, to prefetch: the next
- * unsatisfied row's best page (maybe already scored: then none). */
+ * unsatisfied row's best page once @top is scored (-1: none).  Its heap
+ * drops scored pages now (sel_top), as it would at its turn. */
 static int
 sel_guess_next(struct sel *s, int R, int r, int top)
 {
+	int g = -1;
+
+	s->slot_of[top] = INT_MAX;	/* scored next: sel_score sets it */
 	for (int i = 1; i <= R; i++) {
 		int r2 = (r + i) % R;
-		const struct sel_row *rw = &s->rows[r2];
 
-		if (rw->done || rw->hn == 0)
+		if (s->rows[r2].done || s->rows[r2].hn == 0)
 			continue;
-		if (row_heap(s, r2)[0].p == top && rw->hn > 1)
-			return -1;
-		return s->slot_of[row_heap(s, r2)[0].p] < 0 ? row_heap(s, r2)[0].p : -1;
+		g = sel_top(s, r2);
+		break;
 	}
-	return -1;
+	s->slot_of[top] = -1;
+	return g;
 }
 
 /* Score the pages without a summary, then the rows' best pages in turn
@@ -561,12 +570,24 @@ sel_unscored(struct attn_engine *e, struct sel *s, int r)
 	return u * (1.0 + (s->np + 8) * 0x1p-52);
 }
 
-/* Certified delta from kept / dropped sums relative to M (see the top). */
-static double
-sel_delta(const struct sel_row *rw, double ks, double ds, double uf, double U)
+/* A row's rounding factors e^-E and e^E, computed once per cut. */
+struct sel_efac {
+	double lo, hi;
+};
+
+static struct sel_efac
+sel_efac(const struct sel_row *rw)
 {
-	double kept = ks * exp(-rw->E) * (1.0 - SEL_ETA);
-	double drop = (ds + uf * exp(-SEL_UFLOW)) * exp(rw->E) * (1.0 + SEL_ETA) + U;
+	return (struct sel_efac){ exp(-rw->E), exp(rw->E) };
+}
+
+/* Certified delta from kept / dropped sums relative to M (see the top),
+ * with the row's factors @f. */
+static double
+sel_delta_f(struct sel_efac f, double ks, double ds, double uf, double U)
+{
+	double kept = ks * f.lo * (1.0 - SEL_ETA);
+	double drop = (ds + uf * exp(-SEL_UFLOW)) * f.hi * (1.0 + SEL_ETA) + U;
 	double delta;
 
 	if (drop == 0.0)
@@ -575,6 +596,12 @@ sel_delta(const struct sel_row *rw, double ks, double ds, double uf, double U)
 		return 1.0;
 	delta = drop / (drop + kept) * (1.0 + 1e-12);
 	return delta < 1.0 ? delta : 1.0;
+}
+
+static double
+sel_delta(const struct sel_row *rw, double ks, double ds, double uf, double U)
+{
+	return sel_delta_f(sel_efac(rw), ks, ds, uf, U);
 }
 
 /*
@@ -590,10 +617,12 @@ static void
 sel_cut_mass(struct attn_engine *e, struct sel *s, int r, double U)
 {
 	struct sel_row *rw = &s->rows[r];
+	struct sel_efac f = sel_efac(rw);
 	int64_t cnt[SEL_NB + 1] = { 0 };
 	int32_t sub[4][SEL_NB + 1] = { { 0 } }, bin[256];
-	double lo[SEL_NB + 1], drop[SEL_NB + 1], kept = 0.0;
-	int P = e->lo.P, b;
+	const double *lo = s->binlo;
+	double drop[SEL_NB + 1], kept = 0.0;
+	int P = e->lo.P, b, hb = 0;	/* hb: the deepest bin below SEL_NB used */
 
 	for (int slot = 0; slot < s->nslots; slot++) {
 		const float *sc = slot_scores(s, e, slot) + (size_t)r * P;
@@ -605,6 +634,7 @@ sel_cut_mass(struct attn_engine *e, struct sel *s, int r, double U)
 			continue;
 		if (xhi < SEL_NB / SEL_BINS && (int)(xlo * SEL_BINS) == (int)(xhi * SEL_BINS)) {
 			cnt[(int)(xlo * SEL_BINS)] += nv;
+			hb = hb > (int)(xlo * SEL_BINS) ? hb : (int)(xlo * SEL_BINS);
 			continue;
 		}
 		if (xlo >= SEL_NB / SEL_BINS) {
@@ -622,23 +652,29 @@ sel_cut_mass(struct attn_engine *e, struct sel *s, int r, double U)
 		}
 		for (int t = 0; t < nv; t++)
 			sub[t & 3][bin[t]]++;
+		/* the page's deepest key is its minimum score's */
+		b = xhi < SEL_NB / SEL_BINS ? (int)(xhi * SEL_BINS) : SEL_NB - 1;
+		hb = hb > b ? hb : b;
 	}
-	for (b = 0; b <= SEL_NB; b++)
+	/* Bins past hb (up to the last) are empty: the walk below needs no
+	 * more than hb + 1 cuts, and only those bins' counts. */
+	for (b = 0; b <= hb; b++)
 		cnt[b] += (int64_t)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
-	/* lo[b] = e^-(b+1)/B: the least mass of a key in bin b. */
-	for (b = 0; b <= SEL_NB; b++)
-		lo[b] = exp(-(b + 1) / (double)SEL_BINS);
+	cnt[SEL_NB] += (int64_t)sub[0][SEL_NB] + sub[1][SEL_NB] + sub[2][SEL_NB] +
+		       sub[3][SEL_NB];
 	/* drop[b]: the most mass of the keys in bins >= b (summed upwards,
 	 * no cancellation); a key in bin b has at most e^-b/B = lo[b-1]. */
-	drop[SEL_NB] = cnt[SEL_NB] * exp(-SEL_DEEP);
-	for (b = SEL_NB - 1; b >= 1; b--)
+	drop[hb + 1] = cnt[SEL_NB] * exp(-SEL_DEEP);
+	for (b = hb; b >= 1; b--)
 		drop[b] = drop[b + 1] + cnt[b] * lo[b - 1];
 	rw->xcut = INFINITY;
-	/* Walk the cut down from just below the maximum's bin.  The margin
-	 * 1e-5 covers the fp32 exponentials the finish sums instead. */
-	for (b = 1; b <= SEL_NB; b++) {
+	/* Walk the cut down from just below the maximum's bin; past hb + 1
+	 * nothing more is kept or dropped until the last bin, which keeps
+	 * everything.  The margin 1e-5 covers the fp32 exponentials the
+	 * finish sums instead. */
+	for (b = 1; b <= hb + 1; b++) {
 		kept += cnt[b - 1] * lo[b - 1];
-		if (sel_delta(rw, kept, drop[b], 0.0, U) <= s->eps * (1.0 - 1e-5)) {
+		if (sel_delta_f(f, kept, drop[b], 0.0, U) <= s->eps * (1.0 - 1e-5)) {
 			rw->xcut = b / SEL_BINS;
 			return;
 		}
@@ -702,11 +738,20 @@ sel_page_fate(const struct sel *s, const struct sel_row *rw, const float *pmm,
 	}
 }
 
+/* Bits 0 .. n - 1 of the bitset @any. */
+static void
+sel_any_first(uint64_t *any, int n)
+{
+	for (int i = 0; n > 0; i++, n -= 64)
+		any[i] |= n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
+
 /* Row r's weights of one slot into w[nt] (0 where not kept), its sums, and
- * the keys it keeps marked in @any; returns the kept weights' fp32 sum. */
+ * the keys it keeps marked in the bitset @any; returns the kept weights'
+ * fp32 sum. */
 static float
 sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
-		int64_t *quota, float *w, uint8_t *any)
+		int64_t *quota, float *w, uint64_t *any)
 {
 	struct sel_row *rw = &s->rows[r];
 	const float *sc = slot_scores(s, e, slot) + (size_t)r * e->lo.P;
@@ -722,7 +767,7 @@ sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
 	z = e->kern->expsum(sc, w, nt, rw->M);
 	switch (sel_page_fate(s, rw, pmm, *quota)) {
 	case 1:				/* every key kept */
-		memset(any, 1, (size_t)nv);
+		sel_any_first(any, nv);
 		rw->entries += nv;
 		rw->ks += z;
 		return z;
@@ -732,11 +777,21 @@ sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
 		memset(w, 0, (size_t)nt * sizeof(float));
 		return 0.0f;
 	}
+	if (s->kind == ATTN_POLICY_MASS) {	/* sel_keep's test, vectorised */
+		int uf;
+
+		rw->entries += e->kern->cut(sc, w, nv, rw->M, rw->xcut, any, &z,
+					    &dz, &uf);
+		rw->uf += uf;
+		rw->ks += z;
+		rw->ds += dz;
+		return z;
+	}
 	z = 0.0f;
 	for (int t = 0; t < nv; t++) {
 		if (sel_keep(s, rw, sc[t], quota)) {
 			z += w[t];
-			any[t] = 1;
+			any[t / 64] |= (uint64_t)1 << (t % 64);
 			rw->entries++;
 		} else {
 			dz += w[t];
@@ -771,14 +826,15 @@ sel_finish_slot(struct attn_engine *e, struct sel *s, int slot, int64_t *quota,
 	const struct attn_page *pg = &e->pages[s->slot_page[slot]];
 	int P = e->lo.P, R = e->R, n = 0;
 	float *z = acc_cur(&e->acc) + R;
-	uint8_t any[256] = { 0 }, idx[256];
+	uint64_t any[256 / 64] = { 0 };
+	uint8_t idx[256];
 
 	for (int r = 0; r < R; r++)
 		z[r] += sel_row_weights(e, s, r, slot, &quota[r],
 					s->wbuf + (size_t)r * P, any);
-	for (int t = 0; t < pg->n; t++)
-		if (any[t])
-			idx[n++] = (uint8_t)t;
+	for (int i = 0; i < (pg->n + 63) / 64; i++)
+		for (uint64_t m = any[i]; m; m &= m - 1)
+			idx[n++] = (uint8_t)(i * 64 + __builtin_ctzll(m));
 	if (n == 0)
 		return;
 	for (int r = 0; idx[n - 1] != n - 1 && r < R; r++) {
@@ -832,6 +888,8 @@ sel_prepare(struct attn_engine *e, const struct attn_policy *pol)
 		s = e->sel = calloc(1, sizeof(*s));
 		if (!s)
 			return -ENOMEM;
+		for (int b = 0; b <= SEL_NB; b++)
+			s->binlo[b] = exp(-(b + 1) / (double)SEL_BINS);
 	}
 	if (pol->kind == ATTN_POLICY_TOPK) {
 		int64_t n = 0;

@@ -283,6 +283,58 @@ check_kern_score(const struct attn_kern *kn, struct rng *r)
 	   kn->name, worst);
 }
 
+/* The mass cut (select.c's sel_keep test, vectorised): the same keys kept
+ * as the scalar test, weights zeroed where dropped, kept bits ORed into the
+ * bitset (others untouched), sums within gamma_nv, zero weights counted. */
+static void
+check_kern_cut(const struct attn_kern *kn, struct rng *r)
+{
+	static const int nvs[] = { 1, 7, 16, 17, 63, 64, 100, 255, 256 };
+	float sc[256], w[256], w0[256];
+	int bad = 0, zeros = 0;
+
+	for (size_t i = 0; i < sizeof(nvs) / sizeof(nvs[0]); i++)
+		for (int rep = 0; rep < 50; rep++) {
+			int nv = nvs[i], kept = 0, nuf = 0, got, guf;
+			uint64_t any[4], any0[4];
+			double ks = 0.0, ds = 0.0, ka = 0.0, da = 0.0;
+			float M = -INFINITY, xcut, kz, dz;
+
+			for (int t = 0; t < nv; t++) {
+				sc[t] = (float)(rng_normal(r) * 20.0);
+				M = sc[t] > M ? sc[t] : M;
+			}
+			for (int t = 0; t < nv; t++)	/* some weights 0 */
+				w0[t] = M - sc[t] > 25.0f ? 0.0f : expf(sc[t] - M);
+			memcpy(w, w0, sizeof(w));
+			xcut = (float)(rng_uniform(r) * 70.0);
+			for (int j = 0; j < 4; j++)
+				any[j] = any0[j] = rng_next(r);
+			got = kn->cut(sc, w, nv, M, xcut, any, &kz, &dz, &guf);
+			for (int t = 0; t < nv; t++) {
+				bool keep = M - sc[t] < xcut;
+
+				bad += w[t] != (keep ? w0[t] : 0.0f);
+				bad += !(any[t / 64] >> (t % 64) & 1) != !(keep ||
+					  (any0[t / 64] >> (t % 64) & 1));
+				kept += keep;
+				nuf += !keep && w0[t] == 0.0f;
+				*(keep ? &ks : &ds) += w0[t];
+				*(keep ? &ka : &da) += fabs(w0[t]);
+			}
+			for (int t = nv; t < 256; t++)	/* bits past nv kept */
+				bad += (any[t / 64] >> (t % 64) & 1) !=
+				       (any0[t / 64] >> (t % 64) & 1);
+			bad += got != kept || guf != nuf;
+			zeros += nuf;
+			bad += fabs(kz - ks) > nv * 0x1p-23 * ka + 1e-38;
+			bad += fabs(dz - ds) > nv * 0x1p-23 * da + 1e-38;
+		}
+	ok(bad == 0 && zeros > 0,
+	   "%s: mass cut keeps what the scalar test keeps, sums and counts agree (%d wrong, %d zero weights dropped)",
+	   kn->name, bad, zeros);
+}
+
 static void
 check_kern_vacc(const struct attn_kern *kn, struct rng *r)
 {
@@ -580,12 +632,13 @@ main(void)
 	check_bound(&r);
 	for (int isa = 0; isa < NISA; isa++) {
 		if (!attn_isa_supported((enum attn_isa)isa)) {
-			tp_skip(3, "this CPU lacks the path");
+			tp_skip(4, "this CPU lacks the path");
 			continue;
 		}
 		check_kern_exp(attn_kern_for((enum attn_isa)isa));
 		check_kern_score(attn_kern_for((enum attn_isa)isa), &r);
 		check_kern_vacc(attn_kern_for((enum attn_isa)isa), &r);
+		check_kern_cut(attn_kern_for((enum attn_isa)isa), &r);
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct full_data f;
