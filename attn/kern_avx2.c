@@ -66,6 +66,7 @@ avx2_hmax(__m256 v)
 #define V_LT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
 #define V_SEL(m, a, b) _mm256_blendv_ps(b, a, m)
 #define V_BITS(m) ((unsigned)_mm256_movemask_ps(m))
+#define V_STORE_I32T(p, v) _mm256_storeu_si256((__m256i *)(void *)(p), _mm256_cvttps_epi32(v))
 #define KERN_TABLE attn_kern_avx2
 #define KERN_NAME "avx2"
 

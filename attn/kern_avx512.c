@@ -61,6 +61,7 @@ typedef __mmask16 vmask;
 #define V_LT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
 #define V_SEL(m, a, b) _mm512_mask_blend_ps(m, b, a)
 #define V_BITS(m) ((unsigned)(m))
+#define V_STORE_I32T(p, v) _mm512_storeu_si512((void *)(p), _mm512_cvttps_epi32(v))
 #define KERN_TABLE attn_kern_avx512
 #define KERN_NAME "avx512"
 

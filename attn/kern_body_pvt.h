@@ -8,6 +8,7 @@
  *   V_HSUM(v) V_HMAX(v) V_ROUND(v) (to nearest) V_POW2I(n) (2^n, n integral
  *   in [-126, 127]) V_LT(a, b) (mask a < b) V_SEL(m, a, b) (m ? a : b)
  *   V_BITS(m) (the mask as an unsigned, bit i for lane i)
+ *   V_STORE_I32T(p, v) (v truncated to int32 lanes, stored at p)
  *   V_LOAD_BF16X2(p, lo, hi) (2 KERN_VW bf16 values as two vectors in some
  *   fixed lane order) and V_PAIR_NATURAL(a, b) (that order back to element
  *   order: a gets elements 0..VW-1, b the rest)
@@ -464,6 +465,21 @@ kb_cut(const float *sc, float *w, int nv, float M, float xcut, uint64_t *any,
 }
 
 static void
+kb_bins(const float *sc, int nv, float M, float lim, float B, int32_t *bin)
+{
+	vf vm = V_SET1(M), vl = V_SET1(lim), vb = V_SET1(B);
+	int t = 0;
+
+	for (; t + KERN_VW <= nv; t += KERN_VW)
+		V_STORE_I32T(bin + t, V_MUL(V_MIN(V_SUB(vm, V_LOAD(sc + t)), vl), vb));
+	for (; t < nv; t++) {
+		float x = M - sc[t];
+
+		bin[t] = (int32_t)((x < lim ? x : lim) * B);
+	}
+}
+
+static void
 kb_bound(const float *qs, int R, int d, const float *kmin, const float *kmax,
 	 float *b, float *a)
 {
@@ -501,5 +517,6 @@ const struct attn_kern KERN_TABLE = {
 	.minmax = kb_minmax,
 	.vacc = kb_vacc,
 	.cut = kb_cut,
+	.bins = kb_bins,
 	.bound = kb_bound,
 };

@@ -63,6 +63,12 @@ struct attn_kern {
 	int (*cut)(const float *sc, float *w, int nv, float M, float xcut,
 		   uint64_t *any, float *kz, float *dz, int *nuf);
 	/*
+	 * The mass cut's bins of nv scores: bin[t] = (int)(min(fl(M - sc[t]),
+	 * lim) * B), truncated (B a power of two, so the product is exact).
+	 */
+	void (*bins)(const float *sc, int nv, float M, float lim, float B,
+		     int32_t *bin);
+	/*
 	 * Page bound pieces for R pre-scaled query rows against a summary:
 	 * b[r] = fl(sum_c max(qs_c kmin_c, qs_c kmax_c)) and
 	 * a[r] = fl(sum_c |qs_c| max(|kmin_c|, |kmax_c|)), both fp32.

@@ -54,6 +54,7 @@ sc_round(float x)
 #define V_LT(a, b) ((a) < (b))
 #define V_SEL(m, a, b) ((m) ? (a) : (b))
 #define V_BITS(m) ((unsigned)((m) != 0))
+#define V_STORE_I32T(p, v) (*(p) = (int32_t)(v))
 #define KERN_TABLE attn_kern_scalar
 #define KERN_NAME "scalar"
 

@@ -641,15 +641,10 @@ sel_cut_mass(struct attn_engine *e, struct sel *s, int r, double U)
 			cnt[SEL_NB] += nv;
 			continue;
 		}
-		/* bins first (a loop the compiler vectorises), then counts in
-		 * four interleaved tables so that runs of one bin do not wait
-		 * on each other's increments */
-		for (int t = 0; t < nv; t++) {
-			float x = rw->M - sc[t];
-
-			bin[t] = (int32_t)((x < SEL_NB / SEL_BINS ? x : SEL_NB / SEL_BINS) *
-					   SEL_BINS);
-		}
+		/* bins first (in vectors), then counts in four interleaved
+		 * tables so that runs of one bin do not wait on each other's
+		 * increments */
+		e->kern->bins(sc, nv, rw->M, SEL_NB / SEL_BINS, SEL_BINS, bin);
 		for (int t = 0; t < nv; t++)
 			sub[t & 3][bin[t]]++;
 		/* the page's deepest key is its minimum score's */

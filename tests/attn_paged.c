@@ -335,6 +335,32 @@ check_kern_cut(const struct attn_kern *kn, struct rng *r)
 	   kn->name, bad, zeros);
 }
 
+/* The mass cut's bins: the scalar expression's truncation, clamped. */
+static void
+check_kern_bins(const struct attn_kern *kn, struct rng *r)
+{
+	float sc[256];
+	int32_t bin[256];
+	int bad = 0, clamped = 0;
+
+	for (int rep = 0; rep < 100; rep++) {
+		int nv = 1 + (int)rng_below(r, 256);
+		float M = (float)(rng_normal(r) * 10.0);
+
+		for (int t = 0; t < nv; t++)
+			sc[t] = M - (float)(rng_uniform(r) * 80.0);
+		kn->bins(sc, nv, M, 64.0f, 8.0f, bin);
+		for (int t = 0; t < nv; t++) {
+			float x = M - sc[t];
+
+			bad += bin[t] != (int32_t)((x < 64.0f ? x : 64.0f) * 8.0f);
+			clamped += bin[t] == 512;
+		}
+	}
+	ok(bad == 0 && clamped > 0, "%s: mass cut bins as the scalar expression (%d wrong, %d clamped)",
+	   kn->name, bad, clamped);
+}
+
 static void
 check_kern_vacc(const struct attn_kern *kn, struct rng *r)
 {
@@ -632,13 +658,14 @@ main(void)
 	check_bound(&r);
 	for (int isa = 0; isa < NISA; isa++) {
 		if (!attn_isa_supported((enum attn_isa)isa)) {
-			tp_skip(4, "this CPU lacks the path");
+			tp_skip(5, "this CPU lacks the path");
 			continue;
 		}
 		check_kern_exp(attn_kern_for((enum attn_isa)isa));
 		check_kern_score(attn_kern_for((enum attn_isa)isa), &r);
 		check_kern_vacc(attn_kern_for((enum attn_isa)isa), &r);
 		check_kern_cut(attn_kern_for((enum attn_isa)isa), &r);
+		check_kern_bins(attn_kern_for((enum attn_isa)isa), &r);
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct full_data f;
