@@ -160,6 +160,7 @@ hgca_attend_prep(struct hgca *h, uint64_t tag, const struct hgca_attend *a)
 	sqe->opcode = HGCA_OP_ATTEND;
 	sqe->tag = wire;
 	h->prepared++;
+	h->attends++;
 	return 0;
 }
 
@@ -174,23 +175,33 @@ hgca_attend_submit(struct hgca *h, uint64_t tag, const struct hgca_attend *a)
 }
 
 /*
- * Runs the call with the handle's wait learning from synchronous attends
- * alone.  Their waits are the workers' time over the whole context, far
- * longer than an append's or a model call's: learned apart, a long attend
- * sleeps at once (a spin only takes a core from the workers computing it,
- * which on a small host are all of them), while the short calls between
- * attends keep spinning for their quick answers.
+ * Attends learn their waits apart from the handle's other calls.  Their
+ * waits are the workers' time over the whole context, far longer than an
+ * append's or a model call's: learned apart, a long attend sleeps at once
+ * (a spin only takes a core from the workers computing it, which on a
+ * small host are all of them), while the short calls between attends keep
+ * spinning for their quick answers.  client_spin_swap() puts the attends'
+ * learning in force and, called again, puts the handle's back: a
+ * synchronous attend runs between the two, and so does hgca_wait() while
+ * an attend of the caller's is in flight.
  */
+void
+client_spin_swap(struct hgca *h)
+{
+	struct shm_spin t = h->spin;
+
+	h->spin = h->attend_spin;
+	h->attend_spin = t;
+}
+
 static int
 attend_call(struct hgca *h, struct client_slot *s, struct hgca_sqe *sqe)
 {
-	struct shm_spin other = h->spin;
 	int rc;
 
-	h->spin = h->attend_spin;
+	client_spin_swap(h);
 	rc = client_call(h, s, sqe, NULL);
-	h->attend_spin = h->spin;
-	h->spin = other;
+	client_spin_swap(h);
 	return rc;
 }
 

@@ -118,7 +118,9 @@ struct hgca {
 	uint32_t inflight;		/* the caller's, published, not yet
 					 * handed out (in the ring or stash) */
 	struct shm_spin spin;
-	struct shm_spin attend_spin;	/* synchronous attends' own (attend.c) */
+	struct shm_spin attend_spin;	/* attends' own (attend.c, hgca_wait) */
+	uint32_t attends;		/* SLOT_USER attends prepared, their
+					 * completions not yet processed */
 	struct hgca_cqval *cqv;		/* [entries] completions' res, values */
 	struct client_slot_hot *hot;	/* [entries] */
 	struct client_slot *slots;	/* [entries] */
@@ -250,6 +252,8 @@ struct hgca_sqe *client_sqe_next(struct hgca *h);
 /* Process every completion that has arrived (into the stash or the
  * synchronous slots).  0 or -EPROTO (a completion names no request). */
 int client_process(struct hgca *h);
+/* Swaps the handle's spin learning with its attends' (attend.c). */
+void client_spin_swap(struct hgca *h);
 
 /*
  * client_take - process what has arrived, the caller's completions

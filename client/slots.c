@@ -233,6 +233,8 @@ process_one(struct hgca *h, uint32_t idx, struct sink *k)
 		return 0;
 	}
 	completion_set(sink_next(h, k), hs->tag, &v);
+	if (s->out && h->attends)	/* an attend of the caller's */
+		h->attends--;
 	if (s->has_ext)
 		client_slot_put(h, s);
 	else
@@ -548,8 +550,11 @@ client_drop_prepared(struct hgca *h)
 {
 	for (uint32_t i = 0; i < h->prepared; i++) {
 		const struct hgca_sqe *sqe = shm_ring_slot(&h->sq, i);
+		struct client_slot *s = &h->slots[client_wire_slot(sqe->tag)];
 
-		client_slot_put(h, &h->slots[client_wire_slot(sqe->tag)]);
+		if (s->out && h->attends)	/* an attend: never runs */
+			h->attends--;
+		client_slot_put(h, s);
 	}
 	h->prepared = 0;
 }

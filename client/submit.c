@@ -301,6 +301,14 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	/* The clock only when there is something to wait for. */
 	if (timeout_ms > 0 && client_stashed(h) < min)
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
+	/* Waiting on an attend: the attends' learning (attend.c), so that a
+	 * long one sleeps instead of spinning a core from the workers. */
+	if (h->attends && client_stashed(h) < min) {
+		client_spin_swap(h);
+		while (rc >= 0 && client_stashed(h) < min)
+			rc = client_pump(h, min - client_stashed(h), deadline);
+		client_spin_swap(h);
+	}
 	while (rc >= 0 && client_stashed(h) < min)
 		rc = client_pump(h, min - client_stashed(h), deadline);
 	if (client_stashed(h) < min)	/* those that came stay stashed */
