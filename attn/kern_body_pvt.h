@@ -29,6 +29,7 @@
  * attn_prefetch_hint().
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -425,43 +426,88 @@ kb_minmax(const float *x, int n, float *mn, float *mx)
 	*mx = h;
 }
 
-static int
-kb_cut(const float *sc, float *w, int nv, float M, float xcut, uint64_t *any,
-       float *kz, float *dz, int *nuf)
+/* The cuts' shared body: keep iff fl(M - sc) < x (mass), or, with @above,
+ * iff sc > x, leaving keys with sc == x untouched and counted in *ties
+ * (topk's ties, which the caller settles in order). */
+KB_INLINE int
+kb_cut_body(const int above, const float *sc, float *w, int nv, float M,
+	    float x, uint64_t *any, float *kz, float *dz, int *nuf, int *ties)
 {
-	vf vm = V_SET1(M), vx = V_SET1(xcut), ka = V_ZERO(), da = V_ZERO();
+	vf vm = V_SET1(M), vx = V_SET1(x), ka = V_ZERO(), da = V_ZERO();
 	float k1 = 0.0f, d1 = 0.0f;
-	int kept = 0, uf = 0, t = 0;
+	int kept = 0, uf = 0, tie = 0, t = 0;
 
 	/* KERN_VW divides 64: a vector's bits fall in one word of any */
 	for (; t + KERN_VW <= nv; t += KERN_VW) {
-		vf x = V_LOAD(w + t);
-		vmask keep = V_LT(V_SUB(vm, V_LOAD(sc + t)), vx);
-		unsigned kb = V_BITS(keep), pos = V_BITS(V_LT(V_ZERO(), x));
-		vf xk = V_SEL(keep, x, V_ZERO());
+		vf v = V_LOAD(w + t), s = V_LOAD(sc + t);
+		vmask keep = above ? V_LT(vx, s) : V_LT(V_SUB(vm, s), vx);
+		vmask drop = above ? V_LT(s, vx) : keep;
+		unsigned kb = V_BITS(keep), pos = V_BITS(V_LT(V_ZERO(), v));
+		unsigned db = above ? V_BITS(drop) : ~kb & ((1u << (KERN_VW - 1)) * 2 - 1);
 
-		ka = V_ADD(ka, xk);
-		da = V_ADD(da, V_SEL(keep, V_ZERO(), x));
-		V_STORE(w + t, xk);
+		ka = V_ADD(ka, V_SEL(keep, v, V_ZERO()));
+		da = above ? V_ADD(da, V_SEL(drop, v, V_ZERO())) :
+			     V_ADD(da, V_SEL(keep, V_ZERO(), v));
+		V_STORE(w + t, above ? V_SEL(drop, V_ZERO(), v) : V_SEL(keep, v, V_ZERO()));
 		kept += __builtin_popcount(kb);
-		uf += KERN_VW - __builtin_popcount(kb | pos);
+		uf += __builtin_popcount(db & ~pos);
+		tie += KERN_VW - __builtin_popcount(kb | db);
 		any[t / 64] |= (uint64_t)kb << (t % 64);
 	}
 	for (; t < nv; t++) {
-		if (M - sc[t] < xcut) {
+		bool k = above ? sc[t] > x : M - sc[t] < x;
+		bool d = above ? sc[t] < x : !k;
+
+		if (k) {
 			k1 += w[t];
 			any[t / 64] |= (uint64_t)1 << (t % 64);
 			kept++;
-		} else {
+		} else if (d) {
 			d1 += w[t];
 			uf += w[t] == 0.0f;
 			w[t] = 0.0f;
+		} else {
+			tie++;
 		}
 	}
 	*kz = V_HSUM(ka) + k1;
 	*dz = V_HSUM(da) + d1;
 	*nuf = uf;
+	if (ties)
+		*ties = tie;
 	return kept;
+}
+
+static int
+kb_cut(const float *sc, float *w, int nv, float M, float xcut, uint64_t *any,
+       float *kz, float *dz, int *nuf)
+{
+	return kb_cut_body(0, sc, w, nv, M, xcut, any, kz, dz, nuf, NULL);
+}
+
+static int
+kb_cut_above(const float *sc, float *w, int nv, float thr, uint64_t *any,
+	     float *kz, float *dz, int *nuf, int *ties)
+{
+	return kb_cut_body(1, sc, w, nv, 0.0f, thr, any, kz, dz, nuf, ties);
+}
+
+static int
+kb_ge(const float *x, int n, float thr, float *out)
+{
+	vf vt = V_SET1(thr);
+	int m = 0, t = 0;
+
+	for (; t + KERN_VW <= n; t += KERN_VW) {
+		unsigned lt = V_BITS(V_LT(V_LOAD(x + t), vt));
+
+		for (unsigned b = ~lt & ((1u << (KERN_VW - 1)) * 2 - 1); b; b &= b - 1)
+			out[m++] = x[t + __builtin_ctz(b)];
+	}
+	for (; t < n; t++)
+		if (!(x[t] < thr))
+			out[m++] = x[t];
+	return m;
 }
 
 static void
@@ -517,6 +563,8 @@ const struct attn_kern KERN_TABLE = {
 	.minmax = kb_minmax,
 	.vacc = kb_vacc,
 	.cut = kb_cut,
+	.cut_above = kb_cut_above,
+	.ge = kb_ge,
 	.bins = kb_bins,
 	.bound = kb_bound,
 };

@@ -63,6 +63,17 @@ struct attn_kern {
 	int (*cut)(const float *sc, float *w, int nv, float M, float xcut,
 		   uint64_t *any, float *kz, float *dz, int *nuf);
 	/*
+	 * topk's cut, as cut with the test sc[t] > thr, except that keys
+	 * with sc[t] == thr are left as they are (weight, bit, sums) and
+	 * counted in *ties, for the caller to settle in order.
+	 */
+	int (*cut_above)(const float *sc, float *w, int nv, float thr,
+			 uint64_t *any, float *kz, float *dz, int *nuf,
+			 int *ties);
+	/* Appends to out, in order, the x[t] (t < n) that are not below
+	 * @thr; returns how many. */
+	int (*ge)(const float *x, int n, float thr, float *out);
+	/*
 	 * The mass cut's bins of nv scores: bin[t] = (int)(min(fl(M - sc[t]),
 	 * lim) * B), truncated (B a power of two, so the product is exact).
 	 */

@@ -147,34 +147,42 @@ heap_down(struct sel_ent *h, int n, int i)
 }
 
 /* Reorder x[0..n) so that x[0..k) are its k largest (1 <= k <= n); returns
- * the k-th largest.  Quickselect, median of three. */
+ * the k-th largest.  Quickselect, median of three, with partitions that
+ * do not branch on the data (a branch on random scores mispredicts half
+ * the time): first the elements above the pivot to the front, then, if
+ * the k-th is not among them, the pivot's equals after them. */
 static float
 select_top(float *x, int64_t n, int64_t k)
 {
-	int64_t lo = 0, hi = n - 1;
+	int64_t lo = 0, hi = n;		/* the k-th largest is in x[lo..hi) */
 
-	while (lo < hi) {
-		int64_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
-		float a = x[lo], b = x[mid], c = x[hi], pv, t;
+	while (hi - lo > 1) {
+		int64_t mid = lo + (hi - lo) / 2, gt = lo, eq;
+		float a = x[lo], b = x[mid], c = x[hi - 1], pv;
 
 		pv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-		while (i <= j) {		/* descending partition */
-			while (x[i] > pv)
-				i++;
-			while (x[j] < pv)
-				j--;
-			if (i <= j) {
-				t = x[i]; x[i] = x[j]; x[j] = t;
-				i++;
-				j--;
-			}
+		for (int64_t i = lo; i < hi; i++) {	/* x[lo..gt) > pv */
+			float v = x[i];
+
+			x[i] = x[gt];
+			x[gt] = v;
+			gt += v > pv;
 		}
-		if (k - 1 <= j)
-			hi = j;
-		else if (k - 1 >= i)
-			lo = i;
-		else
-			break;
+		if (k - 1 < gt) {	/* pv is in x[gt..hi): gt < hi */
+			hi = gt;
+			continue;
+		}
+		eq = gt;
+		for (int64_t i = gt; i < hi; i++) {	/* x[gt..eq) == pv */
+			float v = x[i];
+
+			x[i] = x[eq];
+			x[eq] = v;
+			eq += v == pv;
+		}
+		if (k - 1 < eq)
+			return pv;
+		lo = eq;		/* eq > gt >= lo: pv was there */
 	}
 	return x[k - 1];
 }
@@ -271,9 +279,11 @@ sel_bounds(struct attn_engine *e, struct sel *s)
 /* ---- scoring ------------------------------------------------------------ */
 
 /* Keep the want best candidates; thr becomes the want-th best so far. */
+long dbg_nc, dbg_el;
 static void
 sel_topk_compact(struct sel *s, struct sel_row *rw, int r)
 {
+	dbg_nc++; dbg_el += rw->tn;
 	float *c = s->topk + (size_t)r * s->topk_cap;
 
 	rw->thr = select_top(c, rw->tn, rw->want);
@@ -283,15 +293,14 @@ sel_topk_compact(struct sel *s, struct sel_row *rw, int r)
 /* Candidates for the K best: every score >= thr (a lower bound on the final
  * K-th best), compacted when the buffer fills, so each key costs O(1). */
 static void
-sel_topk_add(struct sel *s, struct sel_row *rw, int r, const float *sc, int nv)
+sel_topk_add(const struct attn_engine *e, struct sel *s, struct sel_row *rw,
+	     int r, const float *sc, int nv)
 {
 	float *c = s->topk + (size_t)r * s->topk_cap;
 
 	if (rw->tn + nv > s->topk_cap)
 		sel_topk_compact(s, rw, r);
-	for (int t = 0; t < nv; t++)
-		if (sc[t] >= rw->thr)
-			c[rw->tn++] = sc[t];
+	rw->tn += e->kern->ge(sc, nv, rw->thr, c + rw->tn);
 	rw->seen += nv;
 }
 
@@ -338,7 +347,7 @@ sel_row_scored(struct attn_engine *e, struct sel *s, int r, int p,
 	if (s->kind == ATTN_POLICY_MASS)
 		rw->T += e->kern->expsum(sc, s->tmp, nt, rw->M);
 	else if (s->kind == ATTN_POLICY_TOPK)
-		sel_topk_add(s, rw, r, sc, nv);
+		sel_topk_add(e, s, rw, r, sc, nv);
 	if (pg->kmin && rw->uvalid)
 		rw->U -= sel_term(nv, s->B[(size_t)r * s->np + p], rw->M);
 }
@@ -753,6 +762,7 @@ sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
 	const struct attn_page *pg = &e->pages[s->slot_page[slot]];
 	const float *pmm = s->slot_pm + ((size_t)slot * e->R + r) * 2;
 	int nv = eng_nvis(e, pg, r / e->q->G), nt = eng_round_tok(nv);
+	int n, uf, ties = 0;
 	float z, dz = 0.0f;
 
 	if (pmm[0] == -INFINITY) {
@@ -772,28 +782,29 @@ sel_row_weights(struct attn_engine *e, struct sel *s, int r, int slot,
 		memset(w, 0, (size_t)nt * sizeof(float));
 		return 0.0f;
 	}
-	if (s->kind == ATTN_POLICY_MASS) {	/* sel_keep's test, vectorised */
-		int uf;
-
-		rw->entries += e->kern->cut(sc, w, nv, rw->M, rw->xcut, any, &z,
-					    &dz, &uf);
-		rw->uf += uf;
-		rw->ks += z;
-		rw->ds += dz;
-		return z;
-	}
-	z = 0.0f;
-	for (int t = 0; t < nv; t++) {
-		if (sel_keep(s, rw, sc[t], quota)) {
-			z += w[t];
-			any[t / 64] |= (uint64_t)1 << (t % 64);
-			rw->entries++;
-		} else {
-			dz += w[t];
-			rw->uf += w[t] == 0.0f;
-			w[t] = 0.0f;
+	/* Some keys kept, some not: sel_keep's test, in vectors (full keeps
+	 * every page whole). */
+	if (s->kind == ATTN_POLICY_MASS) {
+		n = e->kern->cut(sc, w, nv, rw->M, rw->xcut, any, &z, &dz, &uf);
+	} else {
+		n = e->kern->cut_above(sc, w, nv, rw->kth, any, &z, &dz, &uf, &ties);
+		for (int t = 0; ties > 0 && t < nv; t++) {	/* in order */
+			if (sc[t] != rw->kth)
+				continue;
+			ties--;
+			if (sel_keep(s, rw, sc[t], quota)) {
+				z += w[t];
+				any[t / 64] |= (uint64_t)1 << (t % 64);
+				n++;
+			} else {
+				dz += w[t];
+				uf += w[t] == 0.0f;
+				w[t] = 0.0f;
+			}
 		}
 	}
+	rw->entries += n;
+	rw->uf += uf;
 	rw->ks += z;
 	rw->ds += dz;
 	return z;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,62 @@ check_kern_bins(const struct attn_kern *kn, struct rng *r)
 	   kn->name, bad, clamped);
 }
 
+/* topk's cut: keys above the threshold kept, below dropped, equal ones
+ * left alone and counted; and the candidate filter keeps, in order, the
+ * scores not below a threshold. */
+static void
+check_kern_cut_above(const struct attn_kern *kn, struct rng *r)
+{
+	float sc[256], w[256], w0[256], got[256];
+	int bad = 0, tied = 0;
+
+	for (int rep = 0; rep < 200; rep++) {
+		int nv = 1 + (int)rng_below(r, 256), kept = 0, nuf = 0, nt = 0;
+		int n, guf, gties, m = 0;
+		uint64_t any[4], any0[4];
+		double ks = 0.0, ds = 0.0, ka = 0.0, da = 0.0;
+		float thr, kz, dz;
+
+		for (int t = 0; t < nv; t++) {	/* few values: many ties */
+			sc[t] = (float)rng_below(r, 8) - 4.0f;
+			w0[t] = rng_below(r, 4) ? expf(sc[t] - 4.0f) : 0.0f;
+		}
+		thr = sc[rng_below(r, (uint64_t)nv)];
+		memcpy(w, w0, sizeof(w));
+		for (int j = 0; j < 4; j++)
+			any[j] = any0[j] = rng_next(r);
+		n = kn->cut_above(sc, w, nv, thr, any, &kz, &dz, &guf, &gties);
+		for (int t = 0; t < nv; t++) {
+			bool keep = sc[t] > thr, drop = sc[t] < thr;
+			bool bit = any[t / 64] >> (t % 64) & 1, bit0 = any0[t / 64] >> (t % 64) & 1;
+
+			bad += w[t] != (drop ? 0.0f : w0[t]);
+			bad += bit != (keep || bit0);
+			kept += keep;
+			nt += !keep && !drop;
+			nuf += drop && w0[t] == 0.0f;
+			if (keep) {
+				ks += w0[t];
+				ka += fabs(w0[t]);
+			} else if (drop) {
+				ds += w0[t];
+				da += fabs(w0[t]);
+			}
+			if (!(sc[t] < thr))
+				got[m++] = sc[t];
+		}
+		bad += n != kept || guf != nuf || gties != nt;
+		bad += fabs(kz - ks) > nv * 0x1p-23 * ka + 1e-38;
+		bad += fabs(dz - ds) > nv * 0x1p-23 * da + 1e-38;
+		tied += nt;
+		n = kn->ge(sc, nv, thr, w);
+		bad += n != m || memcmp(w, got, (size_t)m * sizeof(float)) != 0;
+	}
+	ok(bad == 0 && tied > 0,
+	   "%s: topk cut keeps above, drops below, leaves %d ties; the filter keeps scores >= the threshold in order (%d wrong)",
+	   kn->name, tied, bad);
+}
+
 static void
 check_kern_vacc(const struct attn_kern *kn, struct rng *r)
 {
@@ -658,7 +715,7 @@ main(void)
 	check_bound(&r);
 	for (int isa = 0; isa < NISA; isa++) {
 		if (!attn_isa_supported((enum attn_isa)isa)) {
-			tp_skip(5, "this CPU lacks the path");
+			tp_skip(6, "this CPU lacks the path");
 			continue;
 		}
 		check_kern_exp(attn_kern_for((enum attn_isa)isa));
@@ -666,6 +723,7 @@ main(void)
 		check_kern_vacc(attn_kern_for((enum attn_isa)isa), &r);
 		check_kern_cut(attn_kern_for((enum attn_isa)isa), &r);
 		check_kern_bins(attn_kern_for((enum attn_isa)isa), &r);
+		check_kern_cut_above(attn_kern_for((enum attn_isa)isa), &r);
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct full_data f;
