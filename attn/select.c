@@ -279,11 +279,9 @@ sel_bounds(struct attn_engine *e, struct sel *s)
 /* ---- scoring ------------------------------------------------------------ */
 
 /* Keep the want best candidates; thr becomes the want-th best so far. */
-long dbg_nc, dbg_el;
 static void
 sel_topk_compact(struct sel *s, struct sel_row *rw, int r)
 {
-	dbg_nc++; dbg_el += rw->tn;
 	float *c = s->topk + (size_t)r * s->topk_cap;
 
 	rw->thr = select_top(c, rw->tn, rw->want);
