@@ -282,6 +282,7 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 	  unsigned max, int timeout_ms)
 {
 	uint64_t deadline = UINT64_MAX;
+	bool attend;
 	int rc;
 
 	if (!h || !h->base || !out || max == 0 || min > max ||
@@ -303,14 +304,13 @@ hgca_wait(struct hgca *h, struct hgca_completion *out, unsigned min,
 		deadline = shm_now_ns() + (uint64_t)timeout_ms * 1000000;
 	/* Waiting on an attend: the attends' learning (attend.c), so that a
 	 * long one sleeps instead of spinning a core from the workers. */
-	if (h->attends && client_stashed(h) < min) {
+	attend = h->attends && client_stashed(h) < min;
+	if (attend)
 		client_spin_swap(h);
-		while (rc >= 0 && client_stashed(h) < min)
-			rc = client_pump(h, min - client_stashed(h), deadline);
-		client_spin_swap(h);
-	}
 	while (rc >= 0 && client_stashed(h) < min)
 		rc = client_pump(h, min - client_stashed(h), deadline);
+	if (attend)
+		client_spin_swap(h);
 	if (client_stashed(h) < min)	/* those that came stay stashed */
 		return rc;
 	return deliver(h, out, max);
